@@ -1,0 +1,173 @@
+// XNNPACK operator lifetimes and calls; operators are reshaped only when the row count changes.
+#include "gemm.h"
+
+#include <limits>
+#include <mutex>
+#include <string>
+
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+namespace jv3 {
+namespace {
+
+Status Backend(const char* what, xnn_status s) {
+  return Status(Code::kBackend, std::string("XNNPACK ") + what + " failed (status " + std::to_string(int(s)) + ")");
+}
+
+// xnn_initialize is process-wide and idempotent; the first call decides success for all.
+Status InitXnnpack() {
+  static std::once_flag once;
+  static xnn_status status = xnn_status_uninitialized;
+  std::call_once(once, [] { status = xnn_initialize(nullptr); });
+  return status == xnn_status_success ? Status::Ok() : Backend("initialization", status);
+}
+
+constexpr float kNoMin = -std::numeric_limits<float>::infinity();
+constexpr float kNoMax = std::numeric_limits<float>::infinity();
+
+}  // namespace
+
+Status ThreadPool::Create(int threads, std::unique_ptr<ThreadPool>* out) {
+  if (threads < 1 || threads > 64) {
+    return Status(Code::kInvalidArgument, "threads must be between 1 and 64, got " + std::to_string(threads));
+  }
+  JV3_RETURN_IF_ERROR(InitXnnpack());
+  pthreadpool_t pool = nullptr;
+  if (threads > 1) {
+    pool = pthreadpool_create(threads);
+    if (!pool) return Status(Code::kBackend, "could not start " + std::to_string(threads) + " threads");
+  }
+  out->reset(new ThreadPool(pool, threads));
+  return Status::Ok();
+}
+
+ThreadPool::~ThreadPool() {
+  if (pool_) pthreadpool_destroy(static_cast<pthreadpool_t>(pool_));
+}
+
+void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
+  if (!pool_ || n <= 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  pthreadpool_parallelize_1d(
+      static_cast<pthreadpool_t>(pool_),
+      [](void* ctx, size_t i) { (*static_cast<const std::function<void(size_t)>*>(ctx))(i); },
+      const_cast<std::function<void(size_t)>*>(&fn), n, 0);
+}
+
+Status LinearOp::CreateI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias,
+                          std::unique_ptr<LinearOp>* op) {
+  JV3_RETURN_IF_ERROR(InitXnnpack());
+  std::unique_ptr<LinearOp> l(new LinearOp(in, out));
+  xnn_operator_t fc = nullptr, cv = nullptr;
+  xnn_status s = xnn_create_fully_connected_nc_qd8_f32_qc8w(in, out, in, out, scales, weight, bias, kNoMin, kNoMax,
+                                                             0, nullptr, nullptr, &fc);
+  if (s != xnn_status_success) return Backend("create fully_connected_nc_qd8_f32_qc8w", s);
+  l->fc_ = fc;
+  s = xnn_create_convert_nc_f32_qd8(0, &cv);
+  if (s != xnn_status_success) return Backend("create convert_nc_f32_qd8", s);
+  l->convert_ = cv;
+  *op = std::move(l);
+  return Status::Ok();
+}
+
+Status LinearOp::CreateF32(size_t in, size_t out, const float* weight, const float* bias,
+                           std::unique_ptr<LinearOp>* op) {
+  JV3_RETURN_IF_ERROR(InitXnnpack());
+  std::unique_ptr<LinearOp> l(new LinearOp(in, out));
+  xnn_operator_t fc = nullptr;
+  xnn_status s = xnn_create_fully_connected_nc_f32(in, out, in, out, weight, bias, kNoMin, kNoMax, 0, nullptr,
+                                                    nullptr, &fc);
+  if (s != xnn_status_success) return Backend("create fully_connected_nc_f32", s);
+  l->fc_ = fc;
+  *op = std::move(l);
+  return Status::Ok();
+}
+
+LinearOp::~LinearOp() {
+  if (fc_) xnn_delete_operator(static_cast<xnn_operator_t>(fc_));
+  if (convert_) xnn_delete_operator(static_cast<xnn_operator_t>(convert_));
+}
+
+Status LinearOp::Run(const float* x, size_t rows, float* y, ThreadPool* pool) {
+  auto tp = static_cast<pthreadpool_t>(pool->handle());
+  auto fc = static_cast<xnn_operator_t>(fc_);
+  xnn_status s;
+  if (!convert_) {
+    if (rows != reshaped_rows_) {
+      s = xnn_reshape_fully_connected_nc_f32(fc, rows, tp);
+      if (s != xnn_status_success) return Backend("reshape fully_connected_nc_f32", s);
+      reshaped_rows_ = rows;
+    }
+    s = xnn_setup_fully_connected_nc_f32(fc, x, y);
+    if (s != xnn_status_success) return Backend("setup fully_connected_nc_f32", s);
+    s = xnn_run_operator(fc, tp);
+    return s == xnn_status_success ? Status::Ok() : Backend("run fully_connected_nc_f32", s);
+  }
+  auto cv = static_cast<xnn_operator_t>(convert_);
+  if (rows != reshaped_rows_) {
+    try {
+      qx_.resize(rows * in_ + XNN_EXTRA_BYTES);
+      qparams_.resize((rows + XNN_EXTRA_QUANTIZATION_PARAMS) * sizeof(xnn_quantization_params));
+    } catch (const std::bad_alloc&) {
+      return Status(Code::kOutOfMemory, "out of memory for " + std::to_string(rows) + " rows of activations");
+    }
+    s = xnn_reshape_convert_nc_f32_qd8(cv, rows, in_, in_, in_, tp);
+    if (s != xnn_status_success) return Backend("reshape convert_nc_f32_qd8", s);
+    s = xnn_reshape_fully_connected_nc_qd8_f32_qc8w(fc, rows, tp);
+    if (s != xnn_status_success) return Backend("reshape fully_connected_nc_qd8_f32_qc8w", s);
+    reshaped_rows_ = rows;
+  }
+  auto* qp = reinterpret_cast<xnn_quantization_params*>(qparams_.data());
+  s = xnn_setup_convert_nc_f32_qd8(cv, x, qx_.data(), qp);
+  if (s != xnn_status_success) return Backend("setup convert_nc_f32_qd8", s);
+  s = xnn_run_operator(cv, tp);
+  if (s != xnn_status_success) return Backend("run convert_nc_f32_qd8", s);
+  s = xnn_setup_fully_connected_nc_qd8_f32_qc8w(fc, qx_.data(), y, qp);
+  if (s != xnn_status_success) return Backend("setup fully_connected_nc_qd8_f32_qc8w", s);
+  s = xnn_run_operator(fc, tp);
+  return s == xnn_status_success ? Status::Ok() : Backend("run fully_connected_nc_qd8_f32_qc8w", s);
+}
+
+Status BatchMatMul::Create(bool transpose_b, std::unique_ptr<BatchMatMul>* op) {
+  JV3_RETURN_IF_ERROR(InitXnnpack());
+  std::unique_ptr<BatchMatMul> b(new BatchMatMul());
+  xnn_operator_t o = nullptr;
+  xnn_status s = xnn_create_batch_matrix_multiply_nc_f32(transpose_b ? XNN_FLAG_TRANSPOSE_B : 0, &o);
+  if (s != xnn_status_success) return Backend("create batch_matrix_multiply_nc_f32", s);
+  b->op_ = o;
+  *op = std::move(b);
+  return Status::Ok();
+}
+
+BatchMatMul::~BatchMatMul() {
+  if (op_) xnn_delete_operator(static_cast<xnn_operator_t>(op_));
+}
+
+Status BatchMatMul::Run(size_t batch, size_t m, size_t k, size_t n, const float* a, const float* b, float* c,
+                        ThreadPool* pool) {
+  auto tp = static_cast<pthreadpool_t>(pool->handle());
+  auto o = static_cast<xnn_operator_t>(op_);
+  size_t ws_size = 0, ws_align = 0;
+  xnn_status s = xnn_reshape_batch_matrix_multiply_nc_f32(o, 1, &batch, &batch, m, k, n, &ws_size, &ws_align, tp);
+  if (s != xnn_status_success) return Backend("reshape batch_matrix_multiply_nc_f32", s);
+  if (workspace_.size() < ws_size + ws_align) {
+    try {
+      workspace_.resize(ws_size + ws_align);
+    } catch (const std::bad_alloc&) {
+      return Status(Code::kOutOfMemory, "out of memory for the attention workspace");
+    }
+  }
+  void* ws = workspace_.data();
+  if (ws_align > 1) {
+    ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ws) + ws_align - 1) / ws_align * ws_align);
+  }
+  s = xnn_setup_batch_matrix_multiply_nc_f32(o, ws, a, b, c);
+  if (s != xnn_status_success) return Backend("setup batch_matrix_multiply_nc_f32", s);
+  s = xnn_run_operator(o, tp);
+  return s == xnn_status_success ? Status::Ok() : Backend("run batch_matrix_multiply_nc_f32", s);
+}
+
+}  // namespace jv3

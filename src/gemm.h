@@ -1,0 +1,77 @@
+// GEMM wrapper: the thread pool and the XNNPACK operators (int8 and f32 fully connected, f32 batch matmul).
+// This is the only part of the runtime that talks to XNNPACK.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "status.h"
+
+namespace jv3 {
+
+// Activation buffers handed to these operators must stay readable this many bytes past their end
+// (XNNPACK's vector kernels over-read).
+constexpr size_t kGemmOverreadBytes = 256;
+
+// Owns the pthreadpool that XNNPACK and the other kernels run on.
+class ThreadPool {
+ public:
+  static Status Create(int threads, std::unique_ptr<ThreadPool>* out);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return threads_; }
+  void* handle() const { return pool_; }  // pthreadpool_t
+  // Runs fn(i) for i in [0, n), spread over the pool's threads.
+  void ParallelFor(size_t n, const std::function<void(size_t)>& fn);
+
+ private:
+  ThreadPool(void* pool, int threads) : pool_(pool), threads_(threads) {}
+  void* pool_;
+  int threads_;
+};
+
+// y[M, N] = x[M, K] · W[N, K]ᵀ + b, with W packed once at creation.
+// int8 weights (per-output-channel scales) run as XNNPACK qd8_f32_qc8w: the activations are
+// quantized per row on the fly. f32 weights run as XNNPACK f32.
+class LinearOp {
+ public:
+  static Status CreateI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias,
+                         std::unique_ptr<LinearOp>* op);
+  static Status CreateF32(size_t in, size_t out, const float* weight, const float* bias,
+                          std::unique_ptr<LinearOp>* op);
+  ~LinearOp();
+
+  size_t in() const { return in_; }
+  size_t out() const { return out_; }
+  Status Run(const float* x, size_t rows, float* y, ThreadPool* pool);
+
+ private:
+  LinearOp(size_t in, size_t out) : in_(in), out_(out) {}
+  size_t in_, out_;
+  void* fc_ = nullptr;       // xnn_operator_t
+  void* convert_ = nullptr;  // xnn_operator_t f32 -> qd8, int8 weights only
+  size_t reshaped_rows_ = 0;
+  std::vector<int8_t> qx_;        // [rows * in + overread] quantized activations
+  std::vector<uint8_t> qparams_;  // [rows + extra] xnn_quantization_params
+};
+
+// c[b] = a[b] · bᵀ[b] (transpose_b) or a[b] · b[b], f32, for b in [0, batch).
+// a: [batch, m, k]; b: [batch, n, k] (transposed) or [batch, k, n]; c: [batch, m, n].
+class BatchMatMul {
+ public:
+  static Status Create(bool transpose_b, std::unique_ptr<BatchMatMul>* op);
+  ~BatchMatMul();
+  Status Run(size_t batch, size_t m, size_t k, size_t n, const float* a, const float* b, float* c, ThreadPool* pool);
+
+ private:
+  BatchMatMul() = default;
+  void* op_ = nullptr;
+  std::vector<uint8_t> workspace_;
+};
+
+}  // namespace jv3

@@ -1,0 +1,172 @@
+// Scalar kernels written for the compiler to vectorize; the heavy products go through gemm.h.
+#include "kernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace jv3 {
+namespace {
+
+// Splits [0, n) into about 4 blocks per thread, so ParallelFor's per-call overhead stays small.
+template <typename F>
+void ForBlocks(ThreadPool* pool, size_t n, F&& body) {
+  const size_t blocks = std::min(n, static_cast<size_t>(pool->threads()) * 4);
+  if (blocks == 0) return;
+  pool->ParallelFor(blocks, [&](size_t b) {
+    const size_t lo = n * b / blocks, hi = n * (b + 1) / blocks;
+    for (size_t i = lo; i < hi; ++i) body(i);
+  });
+}
+
+}  // namespace
+
+void AddLayerNorm(float* x, const float* residual, size_t rows, size_t d, const float* gamma, const float* beta,
+                  float eps, ThreadPool* pool) {
+  ForBlocks(pool, rows, [&](size_t r) {
+    float* row = x + r * d;
+    if (residual) {
+      const float* res = residual + r * d;
+      for (size_t j = 0; j < d; ++j) row[j] += res[j];
+    }
+    double sum = 0;
+    for (size_t j = 0; j < d; ++j) sum += row[j];
+    const double mean = sum / d;
+    double var = 0;
+    for (size_t j = 0; j < d; ++j) var += (row[j] - mean) * (row[j] - mean);
+    const float inv = static_cast<float>(1.0 / std::sqrt(var / d + eps));
+    const float m = static_cast<float>(mean);
+    for (size_t j = 0; j < d; ++j) row[j] = (row[j] - m) * inv * gamma[j] + beta[j];
+  });
+}
+
+void GeluErf(float* x, size_t n, ThreadPool* pool) {
+  constexpr size_t kChunk = 4096;
+  ForBlocks(pool, (n + kChunk - 1) / kChunk, [&](size_t c) {
+    const size_t end = std::min(n, (c + 1) * kChunk);
+    for (size_t i = c * kChunk; i < end; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
+  });
+}
+
+void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* b, size_t rank, size_t out,
+                  float scale, float* y, ThreadPool* pool) {
+  ForBlocks(pool, rows, [&](size_t r) {
+    float t[64];  // rank is small (4 for jina-embeddings-v3); checked at load
+    const float* xr = x + r * in;
+    for (size_t k = 0; k < rank; ++k) {
+      const float* ak = a + k * in;
+      float s = 0.f;
+      for (size_t j = 0; j < in; ++j) s += xr[j] * ak[j];
+      t[k] = s * scale;
+    }
+    float* yr = y + r * out;
+    for (size_t o = 0; o < out; ++o) {
+      const float* bo = b + o * rank;
+      float s = 0.f;
+      for (size_t k = 0; k < rank; ++k) s += bo[k] * t[k];
+      yr[o] += s;
+    }
+  });
+}
+
+RopeTable::RopeTable(int head_dim, float base) : half_(head_dim / 2), inv_freq_(head_dim / 2) {
+  // inv_freq = 1 / base^(arange(0, dim, 2) / dim), every step in f32 like torch.
+  for (int i = 0; i < half_; ++i) {
+    const float e = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    inv_freq_[i] = 1.f / std::pow(base, e);
+  }
+}
+
+Status RopeTable::Reserve(size_t positions) {
+  const size_t have = cos_.size() / std::max(half_, 1);
+  if (positions <= have) return Status::Ok();
+  try {
+    cos_.resize(positions * half_);
+    sin_.resize(positions * half_);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory for rotary tables");
+  }
+  for (size_t p = have; p < positions; ++p) {
+    for (int i = 0; i < half_; ++i) {
+      const float angle = static_cast<float>(p) * inv_freq_[i];
+      cos_[p * half_ + i] = std::cos(angle);
+      sin_[p * half_ + i] = std::sin(angle);
+    }
+  }
+  return Status::Ok();
+}
+
+Status Attention::Create(int num_heads, int head_dim, std::unique_ptr<Attention>* out, size_t score_budget) {
+  std::unique_ptr<Attention> a(new Attention(num_heads, head_dim, score_budget));
+  JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/true, &a->scores_op_));
+  JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/false, &a->values_op_));
+  *out = std::move(a);
+  return Status::Ok();
+}
+
+Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* ctx, ThreadPool* pool) {
+  const size_t H = heads_, dh = head_dim_, d = H * dh, half = dh / 2;
+  // Query tile: keep the score block within the budget whatever the length.
+  const size_t tile = std::max<size_t>(1, std::min<size_t>(S, budget_ / (H * S)));
+  const size_t over = kGemmOverreadBytes / sizeof(float);
+  try {
+    q_.resize(H * S * dh + over);
+    k_.resize(H * S * dh + over);
+    v_.resize(H * S * dh + over);
+    q_tile_.resize(H * tile * dh + over);
+    scores_.resize(H * tile * S + over);
+    out_tile_.resize(H * tile * dh + over);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory for attention over " + std::to_string(S) + " tokens");
+  }
+
+  // Split heads, rotate q and k (rotate-half: pairs (i, i + dh/2)).
+  ForBlocks(pool, S, [&](size_t s) {
+    const float* row = qkv + s * 3 * d;
+    const float* c = rope.cos(s);
+    const float* sn = rope.sin(s);
+    for (size_t h = 0; h < H; ++h) {
+      const float* q = row + h * dh;
+      const float* k = row + d + h * dh;
+      float* qo = &q_[(h * S + s) * dh];
+      float* ko = &k_[(h * S + s) * dh];
+      for (size_t i = 0; i < half; ++i) {
+        qo[i] = q[i] * c[i] - q[i + half] * sn[i];
+        qo[i + half] = q[i + half] * c[i] + q[i] * sn[i];
+        ko[i] = k[i] * c[i] - k[i + half] * sn[i];
+        ko[i + half] = k[i + half] * c[i] + k[i] * sn[i];
+      }
+      std::copy(row + 2 * d + h * dh, row + 2 * d + (h + 1) * dh, &v_[(h * S + s) * dh]);
+    }
+  });
+
+  const float scale = 1.f / std::sqrt(static_cast<float>(dh));
+  for (size_t q0 = 0; q0 < S; q0 += tile) {
+    const size_t m = std::min(tile, S - q0);
+    for (size_t h = 0; h < H; ++h) {
+      std::copy(&q_[(h * S + q0) * dh], &q_[(h * S + q0 + m) * dh], &q_tile_[h * m * dh]);
+    }
+    JV3_RETURN_IF_ERROR(scores_op_->Run(H, m, dh, S, q_tile_.data(), k_.data(), scores_.data(), pool));
+    ForBlocks(pool, H * m, [&](size_t r) {
+      float* row = &scores_[r * S];
+      float mx = row[0];
+      for (size_t j = 1; j < S; ++j) mx = std::max(mx, row[j]);
+      float sum = 0.f;
+      for (size_t j = 0; j < S; ++j) {
+        row[j] = std::exp((row[j] - mx) * scale);
+        sum += row[j];
+      }
+      const float inv = 1.f / sum;
+      for (size_t j = 0; j < S; ++j) row[j] *= inv;
+    });
+    JV3_RETURN_IF_ERROR(values_op_->Run(H, m, S, dh, scores_.data(), v_.data(), out_tile_.data(), pool));
+    for (size_t h = 0; h < H; ++h) {
+      for (size_t r = 0; r < m; ++r) {
+        const float* src = &out_tile_[(h * m + r) * dh];
+        std::copy(src, src + dh, ctx + (q0 + r) * d + h * dh);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace jv3

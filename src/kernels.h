@@ -1,0 +1,63 @@
+// Kernels of the forward pass other than the big GEMMs: LayerNorm, GELU, RoPE, LoRA side path, attention.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "gemm.h"
+#include "status.h"
+
+namespace jv3 {
+
+// x[r] = LayerNorm(x[r] + residual[r]) · gamma + beta for each of `rows` rows of width d
+// (residual may be null). Statistics in double: the reference is f32 PyTorch, this keeps us within 1e-6.
+void AddLayerNorm(float* x, const float* residual, size_t rows, size_t d, const float* gamma, const float* beta,
+                  float eps, ThreadPool* pool);
+
+// Exact GELU, 0.5·x·(1 + erf(x/√2)), in place over n values.
+void GeluErf(float* x, size_t n, ThreadPool* pool);
+
+// y[rows, out] += scale · (x[rows, in] · a[r, in]ᵀ) · b[out, r]ᵀ: the LoRA side path of one task.
+void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* b, size_t rank, size_t out,
+                  float scale, float* y, ThreadPool* pool);
+
+// Rotary position tables: cos/sin of pos·inv_freq (GPT-NeoX rotate-half), formed in f32 as upstream.
+class RopeTable {
+ public:
+  RopeTable(int head_dim, float base);
+  // Makes positions [0, positions) available.
+  Status Reserve(size_t positions);
+  const float* cos(size_t pos) const { return &cos_[pos * half_]; }  // [head_dim / 2]
+  const float* sin(size_t pos) const { return &sin_[pos * half_]; }
+  int half() const { return half_; }
+
+ private:
+  int half_;
+  std::vector<float> inv_freq_;  // [head_dim / 2]
+  std::vector<float> cos_, sin_;  // [positions, head_dim / 2]
+};
+
+// Multi-head self-attention of one sequence, tiled over query rows so memory is
+// heads × tile × S scores, never heads × S × S.
+class Attention {
+ public:
+  // score_budget: floats of scores held at once (heads × tile × S); the tile shrinks to fit it.
+  static Status Create(int num_heads, int head_dim, std::unique_ptr<Attention>* out,
+                       size_t score_budget = size_t(8) << 20);
+  // qkv: [S, 3·H·dh] (q | k | v, each head-major), positions 0..S-1; ctx: [S, H·dh].
+  Status Run(const float* qkv, size_t seq_len, const RopeTable& rope, float* ctx, ThreadPool* pool);
+
+ private:
+  Attention(int heads, int head_dim, size_t budget) : heads_(heads), head_dim_(head_dim), budget_(budget) {}
+  int heads_, head_dim_;
+  size_t budget_;
+  std::unique_ptr<BatchMatMul> scores_op_;  // q · kᵀ
+  std::unique_ptr<BatchMatMul> values_op_;  // p · v
+  std::vector<float> q_, k_, v_;            // [H, S, dh] each, rotated
+  std::vector<float> q_tile_;               // [H, tile, dh]
+  std::vector<float> scores_;               // [H, tile, S]
+  std::vector<float> out_tile_;             // [H, tile, dh]
+};
+
+}  // namespace jv3

@@ -1,0 +1,267 @@
+// Model file header (de)serialization and the push-based streaming reader.
+#include "model_file.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "checksum.h"
+
+namespace jv3 {
+namespace {
+
+uint64_t AlignUp(uint64_t v) { return (v + kDataAlign - 1) / kDataAlign * kDataAlign; }
+
+std::string Hex8(uint32_t v) {
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", v);
+  return buf;
+}
+
+std::string ShapeStr(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+Status Format(const std::string& msg) { return Status(Code::kModelFormat, "model file: " + msg); }
+Status TensorError(const std::string& msg) { return Status(Code::kModelTensor, "model file: " + msg); }
+
+void PutU32(std::string* s, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) (*s)[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+uint32_t GetU32(const std::string& s, size_t at) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= uint32_t(uint8_t(s[at + i])) << (8 * i);
+  return v;
+}
+uint64_t GetU64(const std::string& s, size_t at) {
+  return uint64_t(GetU32(s, at)) | uint64_t(GetU32(s, at + 4)) << 32;
+}
+
+Status ParseTensorTable(const nlohmann::json& list, ModelHeader* h) {
+  if (!list.is_array()) return Format("\"tensors\" must be a list");
+  for (const auto& e : list) {
+    TensorEntry t;
+    t.name = e.at("name").get<std::string>();
+    const std::string dt = e.at("dtype").get<std::string>();
+    if (dt == "f32") t.dtype = DType::kF32;
+    else if (dt == "i8") t.dtype = DType::kI8;
+    else return TensorError("tensor " + t.name + " has unknown dtype \"" + dt + "\"");
+    for (const auto& d : e.at("shape")) t.shape.push_back(d.get<int64_t>());
+    t.offset = e.at("offset").get<uint64_t>();
+    t.size = e.at("size").get<uint64_t>();
+    const std::string crc = e.at("crc32").get<std::string>();
+    if (crc.size() != 8 || crc.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return Format("tensor " + t.name + " has a malformed crc32 \"" + crc + "\"");
+    }
+    t.crc32 = static_cast<uint32_t>(std::stoul(crc, nullptr, 16));
+    h->tensors.push_back(std::move(t));
+  }
+  return Status::Ok();
+}
+
+// The table must be exactly the schema the config implies, laid out in order without overlap.
+Status CheckAgainstSchema(const ModelHeader& h) {
+  const std::vector<TensorSpec> schema = ModelSchema(h.config, h.int8);
+  for (size_t i = 0; i < std::max(schema.size(), h.tensors.size()); ++i) {
+    if (i >= h.tensors.size()) return TensorError("missing tensor " + schema[i].name + " (the table has only " +
+                                                  std::to_string(h.tensors.size()) + " tensors)");
+    const TensorEntry& t = h.tensors[i];
+    if (i >= schema.size()) return TensorError("unknown tensor " + t.name + " after the last expected one");
+    const TensorSpec& s = schema[i];
+    if (t.name != s.name) return TensorError("tensor #" + std::to_string(i) + " is " + t.name + ", expected " + s.name);
+    if (t.dtype != s.dtype || t.shape != s.shape) {
+      return TensorError("tensor " + t.name + " is " + DTypeName(t.dtype) + ShapeStr(t.shape) + ", expected " +
+                         DTypeName(s.dtype) + ShapeStr(s.shape));
+    }
+    if (t.size != static_cast<uint64_t>(s.nbytes())) {
+      return TensorError("tensor " + t.name + " has " + std::to_string(t.size) + " bytes, expected " +
+                         std::to_string(s.nbytes()));
+    }
+    const uint64_t prev_end = i ? h.tensors[i - 1].offset + h.tensors[i - 1].size : 0;
+    if (t.offset % kDataAlign != 0 || t.offset < prev_end || t.offset + t.size > h.data_size) {
+      return TensorError("tensor " + t.name + " has a bad offset " + std::to_string(t.offset) +
+                         " (must be 64-aligned, after the previous tensor, inside data_size " +
+                         std::to_string(h.data_size) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string SerializeHeader(const ModelHeader& h) {
+  nlohmann::ordered_json j;
+  j["format"] = "jina-v3-wasm";
+  j["version"] = kFormatVersion;
+  j["dtype"] = h.int8 ? "int8" : "f32";
+  j["config"] = nlohmann::ordered_json::parse(h.config_json);
+  j["tokenizer"] = nlohmann::ordered_json::parse(h.tokenizer_json);
+  j["tokenizer_config"] = h.tokenizer_config_json.empty() ? nlohmann::ordered_json::object()
+                                                          : nlohmann::ordered_json::parse(h.tokenizer_config_json);
+  j["data_size"] = h.data_size;
+  auto& list = j["tensors"] = nlohmann::ordered_json::array();
+  for (const TensorEntry& t : h.tensors) {
+    list.push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"offset", t.offset},
+                    {"size", t.size}, {"crc32", Hex8(t.crc32)}});
+  }
+  return j.dump();
+}
+
+std::string EncodeHeaderBlock(const ModelHeader& h) {
+  const std::string json = SerializeHeader(h);
+  std::string block(kPreambleSize, '\0');
+  std::memcpy(&block[0], kModelMagic, 8);
+  PutU32(&block, 8, kFormatVersion);
+  PutU32(&block, 12, Crc32(0, reinterpret_cast<const uint8_t*>(json.data()), json.size()));
+  PutU32(&block, 16, static_cast<uint32_t>(json.size()));
+  PutU32(&block, 20, static_cast<uint32_t>(uint64_t(json.size()) >> 32));
+  block += json;
+  block.resize(AlignUp(block.size()), ' ');
+  return block;
+}
+
+Status ParseHeader(const std::string& json, ModelHeader* out) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Format("the header is not valid JSON");
+  ModelHeader h;
+  try {
+    if (j.value("format", std::string()) != "jina-v3-wasm") return Format("the header's \"format\" is not jina-v3-wasm");
+    const std::string dtype = j.at("dtype").get<std::string>();
+    if (dtype != "int8" && dtype != "f32") return Format("unknown dtype \"" + dtype + "\" (expected int8 or f32)");
+    h.int8 = dtype == "int8";
+    h.config_json = j.at("config").dump();
+    Status st = ParseModelConfig(h.config_json, &h.config);
+    if (!st.ok()) return Format("bad config in header: " + st.message());
+    if (!j.at("tokenizer").is_object()) return Format("the header has no tokenizer");
+    h.tokenizer_json = j.at("tokenizer").dump();
+    const auto& tc = j.at("tokenizer_config");
+    h.tokenizer_config_json = tc.empty() ? std::string() : tc.dump();
+    h.data_size = j.at("data_size").get<uint64_t>();
+    JV3_RETURN_IF_ERROR(ParseTensorTable(j.at("tensors"), &h));
+  } catch (const nlohmann::json::exception& e) {
+    return Format(std::string("malformed header: ") + e.what());
+  }
+  JV3_RETURN_IF_ERROR(CheckAgainstSchema(h));
+  *out = std::move(h);
+  return Status::Ok();
+}
+
+ModelStreamReader::ModelStreamReader(HeaderFn on_header, TensorFn on_tensor)
+    : on_header_(std::move(on_header)), on_tensor_(std::move(on_tensor)) {}
+
+Status ModelStreamReader::ConsumePreamble() {
+  if (std::memcmp(pending_.data(), kModelMagic, 8) != 0) {
+    return Format("not a jina-v3-wasm model file (bad magic); convert the checkpoint with `jina-v3-wasm convert`");
+  }
+  const uint32_t version = GetU32(pending_, 8);
+  if (version != kFormatVersion) {
+    return Status(Code::kModelVersion, "model file format version " + std::to_string(version) +
+                                           " is not supported (this runtime reads version " +
+                                           std::to_string(kFormatVersion) + "); convert the checkpoint again");
+  }
+  header_crc_ = GetU32(pending_, 12);
+  header_size_ = GetU64(pending_, 16);
+  if (header_size_ == 0 || header_size_ > kMaxHeaderSize) {
+    return Format("implausible header length " + std::to_string(header_size_));
+  }
+  pending_.clear();
+  return Status::Ok();
+}
+
+Status ModelStreamReader::ConsumeHeader() {
+  if (Crc32(0, reinterpret_cast<const uint8_t*>(pending_.data()), pending_.size()) != header_crc_) {
+    return Status(Code::kModelChecksum, "model file: the header's checksum does not match (corrupt file)");
+  }
+  JV3_RETURN_IF_ERROR(ParseHeader(pending_, &header_));
+  std::string().swap(pending_);
+  data_start_ = AlignUp(kPreambleSize + header_size_);
+  progress_.bytes_total = data_start_ + header_.data_size;
+  progress_.tensors_total = static_cast<int>(header_.tensors.size());
+  progress_.phase = "tensors";
+  JV3_RETURN_IF_ERROR(on_header_(header_));
+  return StartNextTensor();
+}
+
+// Allocates the staging buffer of the next tensor; tensors of no bytes complete at once.
+Status ModelStreamReader::StartNextTensor() {
+  while (next_tensor_ < header_.tensors.size()) {
+    const TensorEntry& t = header_.tensors[next_tensor_];
+    try {
+      staging_.clear();
+      staging_.reserve(t.size);
+    } catch (const std::bad_alloc&) {
+      return Status(Code::kOutOfMemory, "out of memory while loading tensor " + t.name);
+    }
+    if (t.size > 0) return Status::Ok();
+    JV3_RETURN_IF_ERROR(on_tensor_(t, std::move(staging_)));
+    ++next_tensor_;
+    ++progress_.tensors_ready;
+  }
+  progress_.phase = "done";
+  return Status::Ok();
+}
+
+Status ModelStreamReader::Push(const uint8_t* data, size_t n) {
+  if (!failed_.ok()) return failed_;
+  Status st;
+  while (n > 0 && st.ok()) {
+    size_t take = 0;
+    if (pos_ < kPreambleSize) {
+      take = std::min<uint64_t>(n, kPreambleSize - pos_);
+      pending_.append(reinterpret_cast<const char*>(data), take);
+      if (pos_ + take == kPreambleSize) st = ConsumePreamble();
+    } else if (pos_ < kPreambleSize + header_size_) {
+      take = std::min<uint64_t>(n, kPreambleSize + header_size_ - pos_);
+      pending_.append(reinterpret_cast<const char*>(data), take);
+      if (pos_ + take == kPreambleSize + header_size_) st = ConsumeHeader();
+    } else if (next_tensor_ >= header_.tensors.size()) {
+      st = Format("the file is longer than its header says (" + std::to_string(progress_.bytes_total) + " bytes)");
+    } else {
+      const TensorEntry& t = header_.tensors[next_tensor_];
+      const uint64_t start = data_start_ + t.offset;
+      if (pos_ < start) {
+        take = std::min<uint64_t>(n, start - pos_);  // alignment padding
+      } else {
+        take = std::min<uint64_t>(n, start + t.size - pos_);
+        staging_.insert(staging_.end(), data, data + take);
+        if (staging_.size() == t.size) {
+          if (Crc32(0, staging_.data(), staging_.size()) != t.crc32) {
+            st = Status(Code::kModelChecksum, "model file: tensor " + t.name +
+                                                  " does not match its checksum (corrupt or tampered file)");
+          } else {
+            st = on_tensor_(t, std::move(staging_));
+            if (st.ok()) {
+              ++next_tensor_;
+              ++progress_.tensors_ready;
+              st = StartNextTensor();
+            }
+          }
+        }
+      }
+    }
+    pos_ += take;
+    data += take;
+    n -= take;
+    progress_.bytes_loaded = pos_;
+  }
+  if (!st.ok()) failed_ = st;
+  return st;
+}
+
+Status ModelStreamReader::Finish() {
+  if (!failed_.ok()) return failed_;
+  if (std::string(progress_.phase) == "done") return Status::Ok();
+  std::string what = pos_ < kPreambleSize + header_size_ || header_size_ == 0
+                         ? "the header"
+                         : "tensor " + header_.tensors[next_tensor_].name;
+  failed_ = Status(Code::kModelTruncated, "model file ends after " + std::to_string(pos_) + " bytes, inside " + what +
+                                              (progress_.bytes_total ? " (expected " + std::to_string(progress_.bytes_total) + " bytes)" : "") +
+                                              "; the download or copy was cut short");
+  return failed_;
+}
+
+}  // namespace jv3

@@ -1,0 +1,102 @@
+// The model file: preamble, JSON header (config, tokenizer, tensor table), 64-byte aligned tensor data in forward order.
+//
+// Layout (little-endian):
+//   0  char[8]  magic "JV3WASM\0"
+//   8  u32      format version (kFormatVersion)
+//   12 u32      CRC-32 of the header bytes
+//   16 u64      header length in bytes
+//   24 header   UTF-8 JSON: {"format","version","dtype","config","tokenizer","tokenizer_config","data_size","tensors":[
+//                 {"name","dtype","shape","offset","size","crc32"}]}   (offset relative to the data start)
+//   data start = header end rounded up to 64; every tensor starts at a multiple of 64 from there.
+// Everything needed to read a tensor is known before its bytes arrive, so the file loads while it downloads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model_config.h"
+#include "model_schema.h"
+#include "status.h"
+
+namespace jv3 {
+
+constexpr char kModelMagic[8] = {'J', 'V', '3', 'W', 'A', 'S', 'M', '\0'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kPreambleSize = 24;
+constexpr size_t kDataAlign = 64;
+// A header larger than this is refused before it is buffered (the real model's is ~20 MB).
+constexpr uint64_t kMaxHeaderSize = 256ull << 20;
+
+struct TensorEntry {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // from the data start
+  uint64_t size = 0;    // bytes
+  uint32_t crc32 = 0;
+};
+
+struct ModelHeader {
+  bool int8 = true;
+  ModelConfig config;
+  std::string config_json;            // config.json as in the checkpoint
+  std::string tokenizer_json;         // tokenizer.json as in the checkpoint
+  std::string tokenizer_config_json;  // tokenizer_config.json ("" if the checkpoint had none)
+  uint64_t data_size = 0;
+  std::vector<TensorEntry> tensors;   // forward order
+};
+
+// Serializes the header JSON. CRCs are fixed-width hex, so patching them later keeps the length.
+std::string SerializeHeader(const ModelHeader& header);
+// Builds the full preamble + header + padding up to the data start.
+std::string EncodeHeaderBlock(const ModelHeader& header);
+// Parses the header JSON and checks the tensor table against the schema its config implies:
+// missing, unknown, wrong-dtype/shape, misaligned or overlapping tensors are E_MODEL_TENSOR.
+Status ParseHeader(const std::string& json, ModelHeader* out);
+
+struct LoadProgress {
+  uint64_t bytes_loaded = 0;
+  uint64_t bytes_total = 0;   // 0 until the header has been read
+  int tensors_ready = 0;
+  int tensors_total = 0;
+  const char* phase = "header";  // "header" | "tensors" | "done"
+};
+
+// Push-based reader: feed byte chunks as they arrive. It parses the header, then hands each
+// tensor to `on_tensor` as soon as its bytes are complete and its CRC verified; the buffer is
+// the consumer's to keep (moved) or drop, so no second copy of the file is ever held.
+class ModelStreamReader {
+ public:
+  using HeaderFn = std::function<Status(const ModelHeader&)>;
+  using TensorFn = std::function<Status(const TensorEntry&, std::vector<uint8_t>&& bytes)>;
+
+  ModelStreamReader(HeaderFn on_header, TensorFn on_tensor);
+
+  Status Push(const uint8_t* data, size_t n);
+  // All bytes have been pushed: E_MODEL_TRUNCATED if tensors are missing.
+  Status Finish();
+  const LoadProgress& progress() const { return progress_; }
+
+ private:
+  Status ConsumePreamble();
+  Status ConsumeHeader();
+  Status StartNextTensor();
+
+  HeaderFn on_header_;
+  TensorFn on_tensor_;
+  LoadProgress progress_;
+  Status failed_;               // sticky: after an error every call returns it
+  std::string pending_;         // preamble / header bytes gathered so far
+  uint64_t header_size_ = 0;
+  uint32_t header_crc_ = 0;
+  ModelHeader header_;
+  uint64_t pos_ = 0;            // absolute file position of the next byte
+  uint64_t data_start_ = 0;
+  size_t next_tensor_ = 0;
+  std::vector<uint8_t> staging_;  // bytes of the tensor being received
+};
+
+}  // namespace jv3

@@ -1,0 +1,274 @@
+// ParseTokenizerJson: extracts a TokenizerSpec from a Hugging Face tokenizer.json (Unigram model,
+// Precompiled/Replace normalizers, Metaspace pre-tokenizer) and tokenizer_config.json.
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "tokenizer.h"
+
+namespace jv3 {
+namespace {
+
+using nlohmann::json;
+
+Status Bad(const std::string& what) { return Status(Code::kBadCheckpoint, "tokenizer.json: " + what); }
+Status Unsupported(const std::string& what) { return Status(Code::kTokenizer, "tokenizer.json: " + what); }
+
+bool DecodeBase64(const std::string& in, std::string* out) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return false;
+  out->clear();
+  out->reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    const bool last = i + 4 == in.size();
+    int pad = 0;
+    if (last && in[i + 3] == '=') pad = in[i + 2] == '=' ? 2 : 1;
+    uint32_t group = 0;
+    for (int k = 0; k < 4; ++k) {
+      int v = 0;
+      if (k < 4 - pad) {
+        v = value(in[i + k]);
+        if (v < 0) return false;
+      }
+      group = group << 6 | static_cast<uint32_t>(v);
+    }
+    out->push_back(static_cast<char>(group >> 16));
+    if (pad < 2) out->push_back(static_cast<char>(group >> 8 & 0xFF));
+    if (pad < 1) out->push_back(static_cast<char>(group & 0xFF));
+  }
+  return true;
+}
+
+bool BoolOr(const json& obj, const char* key, bool fallback) {
+  const auto it = obj.find(key);
+  return (it != obj.end() && it->is_boolean()) ? it->get<bool>() : fallback;
+}
+
+// Appends the steps of a normalizer, flattening nested Sequences.
+Status CollectNormalizer(const json& n, TokenizerSpec* spec) {
+  if (n.is_null()) return Status::Ok();
+  if (!n.is_object() || !n.contains("type") || !n["type"].is_string()) return Bad("malformed normalizer");
+  const std::string type = n["type"].get<std::string>();
+  if (type == "Sequence") {
+    if (!n.contains("normalizers") || !n["normalizers"].is_array()) return Bad("malformed normalizer Sequence");
+    for (const json& child : n["normalizers"]) JV3_RETURN_IF_ERROR(CollectNormalizer(child, spec));
+    return Status::Ok();
+  }
+  TokenizerSpec::NormalizerStep step;
+  step.type = type;
+  if (type == "Precompiled") {
+    if (!n.contains("precompiled_charsmap") || !n["precompiled_charsmap"].is_string())
+      return Unsupported("Precompiled normalizer without a precompiled_charsmap");
+    std::string blob;
+    if (!DecodeBase64(n["precompiled_charsmap"].get<std::string>(), &blob) || blob.empty())
+      return Bad("precompiled_charsmap is not valid base64");
+    if (!spec->precompiled_charsmap.empty() && spec->precompiled_charsmap != blob)
+      return Unsupported("more than one distinct Precompiled normalizer");
+    spec->precompiled_charsmap = std::move(blob);
+  } else if (type == "Replace") {
+    const auto pattern = n.find("pattern");
+    const auto content = n.find("content");
+    if (pattern == n.end() || !pattern->is_object() || content == n.end() || !content->is_string())
+      return Bad("malformed Replace normalizer");
+    if (pattern->contains("String") && (*pattern)["String"].is_string()) {
+      step.pattern = (*pattern)["String"].get<std::string>();
+    } else if (pattern->contains("Regex") && (*pattern)["Regex"].is_string()) {
+      step.pattern = (*pattern)["Regex"].get<std::string>();
+      step.pattern_is_regex = true;
+    } else {
+      return Bad("Replace normalizer pattern is neither String nor Regex");
+    }
+    step.content = content->get<std::string>();
+  } else {
+    return Unsupported("unsupported normalizer '" + type + "'");
+  }
+  spec->normalizer.push_back(std::move(step));
+  return Status::Ok();
+}
+
+Status ParseMetaspace(const json& p, TokenizerSpec* spec) {
+  if (!p.is_object() || !p.contains("type") || !p["type"].is_string()) return Bad("malformed pre_tokenizer");
+  const std::string type = p["type"].get<std::string>();
+  if (type == "Sequence") {
+    if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array() || p["pretokenizers"].size() != 1)
+      return Unsupported("pre_tokenizer Sequence other than a single Metaspace");
+    return ParseMetaspace(p["pretokenizers"][0], spec);
+  }
+  if (type != "Metaspace") return Unsupported("unsupported pre_tokenizer '" + type + "'");
+  if (p.contains("replacement")) {
+    if (!p["replacement"].is_string()) return Bad("Metaspace replacement is not a string");
+    spec->metaspace_replacement = p["replacement"].get<std::string>();
+  }
+  spec->prepend_scheme = "always";
+  if (p.contains("prepend_scheme") && !p["prepend_scheme"].is_null()) {
+    if (!p["prepend_scheme"].is_string()) return Bad("Metaspace prepend_scheme is not a string");
+    spec->prepend_scheme = p["prepend_scheme"].get<std::string>();
+    if (spec->prepend_scheme != "always" && spec->prepend_scheme != "first" && spec->prepend_scheme != "never")
+      return Unsupported("unknown Metaspace prepend_scheme '" + spec->prepend_scheme + "'");
+  }
+  // Legacy files only have add_prefix_space. HF rejects add_prefix_space=false unless
+  // prepend_scheme is "never"; a lone legacy false is read here as the "never" it meant.
+  if (p.contains("add_prefix_space") && p["add_prefix_space"].is_boolean() && !p["add_prefix_space"].get<bool>()) {
+    if (p.contains("prepend_scheme") && spec->prepend_scheme != "never")
+      return Bad("Metaspace add_prefix_space does not match prepend_scheme");
+    spec->prepend_scheme = "never";
+  }
+  spec->metaspace_split = BoolOr(p, "split", true);
+  return Status::Ok();
+}
+
+int32_t FindAddedId(const TokenizerSpec& spec, const std::string& content, int32_t fallback) {
+  for (const auto& t : spec.added_tokens) {
+    if (t.content == content) return t.id;
+  }
+  return fallback;
+}
+
+// The first and last special token of the single-sequence template are <s> and </s>.
+Status ParsePostProcessor(const json& p, TokenizerSpec* spec) {
+  spec->bos_id = FindAddedId(*spec, "<s>", spec->bos_id);
+  spec->eos_id = FindAddedId(*spec, "</s>", spec->eos_id);
+  if (p.is_null()) return Status::Ok();
+  if (!p.is_object() || !p.contains("type") || !p["type"].is_string()) return Bad("malformed post_processor");
+  const std::string type = p["type"].get<std::string>();
+  if (type == "Sequence") {
+    if (!p.contains("processors") || !p["processors"].is_array()) return Bad("malformed post_processor Sequence");
+    for (const json& child : p["processors"]) JV3_RETURN_IF_ERROR(ParsePostProcessor(child, spec));
+    return Status::Ok();
+  }
+  if (type == "RobertaProcessing" || type == "BertProcessing") {
+    for (const char* key : {"cls", "sep"}) {
+      const auto it = p.find(key);
+      if (it == p.end() || !it->is_array() || it->size() != 2 || !(*it)[1].is_number_integer())
+        return Bad(std::string("post_processor ") + key + " is malformed");
+      (key[0] == 'c' ? spec->bos_id : spec->eos_id) = (*it)[1].get<int32_t>();
+    }
+    return Status::Ok();
+  }
+  if (type != "TemplateProcessing") return Status::Ok();
+  const auto single = p.find("single");
+  const auto specials = p.find("special_tokens");
+  if (single == p.end() || !single->is_array() || specials == p.end() || !specials->is_object())
+    return Bad("malformed TemplateProcessing");
+  std::vector<int32_t> ids;
+  for (const json& piece : *single) {
+    if (!piece.is_object() || !piece.contains("SpecialToken")) continue;
+    const json& st = piece["SpecialToken"];
+    if (!st.is_object() || !st.contains("id") || !st["id"].is_string()) return Bad("malformed TemplateProcessing");
+    const auto entry = specials->find(st["id"].get<std::string>());
+    if (entry == specials->end() || !entry->is_object() || !entry->contains("ids") || !(*entry)["ids"].is_array() ||
+        (*entry)["ids"].size() != 1 || !(*entry)["ids"][0].is_number_integer())
+      return Unsupported("TemplateProcessing special token without exactly one id");
+    ids.push_back((*entry)["ids"][0].get<int32_t>());
+  }
+  if (ids.size() != 2) return Unsupported("TemplateProcessing must wrap a sequence in exactly two special tokens");
+  spec->bos_id = ids[0];
+  spec->eos_id = ids[1];
+  return Status::Ok();
+}
+
+Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
+  if (!j.is_object()) return Bad("not a JSON object");
+  const auto model = j.find("model");
+  if (model == j.end() || !model->is_object()) return Bad("missing model");
+  const auto mtype = model->find("type");
+  if (mtype == model->end() || !mtype->is_string()) return Bad("model without type");
+  if (mtype->get<std::string>() != "Unigram")
+    return Unsupported("unsupported model type '" + mtype->get<std::string>() + "' (only Unigram)");
+  if (BoolOr(*model, "byte_fallback", false)) return Unsupported("Unigram byte_fallback is not supported");
+  const auto vocab = model->find("vocab");
+  if (vocab == model->end() || !vocab->is_array() || vocab->empty()) return Bad("Unigram vocab missing or empty");
+  spec->pieces.reserve(vocab->size());
+  spec->scores.reserve(vocab->size());
+  for (const json& entry : *vocab) {
+    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number())
+      return Bad("Unigram vocab entry is not [piece, score]");
+    const double score = entry[1].get<double>();
+    if (!std::isfinite(score) || std::fabs(score) > std::numeric_limits<float>::max())
+      return Bad("Unigram vocab score out of range");
+    spec->pieces.push_back(entry[0].get<std::string>());
+    spec->scores.push_back(static_cast<float>(score));
+  }
+  const auto unk = model->find("unk_id");
+  if (unk == model->end() || !unk->is_number_integer()) return Unsupported("Unigram model without unk_id");
+  const int64_t unk_id = unk->get<int64_t>();
+  if (unk_id < 0 || unk_id >= static_cast<int64_t>(spec->pieces.size())) return Bad("unk_id outside the vocab");
+  spec->unk_id = static_cast<int32_t>(unk_id);
+
+  if (j.contains("added_tokens")) {
+    if (!j["added_tokens"].is_array()) return Bad("added_tokens is not an array");
+    for (const json& t : j["added_tokens"]) {
+      if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() || !t.contains("content") ||
+          !t["content"].is_string())
+        return Bad("malformed added token");
+      TokenizerSpec::AddedToken a;
+      const int64_t id = t["id"].get<int64_t>();
+      if (id < 0 || id > std::numeric_limits<int32_t>::max()) return Bad("added token id out of range");
+      a.id = static_cast<int32_t>(id);
+      a.content = t["content"].get<std::string>();
+      a.single_word = BoolOr(t, "single_word", false);
+      a.lstrip = BoolOr(t, "lstrip", false);
+      a.rstrip = BoolOr(t, "rstrip", false);
+      a.normalized = BoolOr(t, "normalized", true);
+      a.special = BoolOr(t, "special", false);
+      spec->added_tokens.push_back(std::move(a));
+    }
+  }
+
+  if (j.contains("normalizer")) JV3_RETURN_IF_ERROR(CollectNormalizer(j["normalizer"], spec));
+  if (!j.contains("pre_tokenizer") || j["pre_tokenizer"].is_null())
+    return Unsupported("no pre_tokenizer (a Metaspace pre-tokenizer is required)");
+  JV3_RETURN_IF_ERROR(ParseMetaspace(j["pre_tokenizer"], spec));
+  JV3_RETURN_IF_ERROR(ParsePostProcessor(j.contains("post_processor") ? j["post_processor"] : json(), spec));
+
+  spec->pad_id = FindAddedId(*spec, "<pad>", spec->pad_id);
+  if (config.is_object()) {
+    const auto pad = config.find("pad_token");
+    if (pad != config.end() && pad->is_string()) spec->pad_id = FindAddedId(*spec, pad->get<std::string>(), spec->pad_id);
+    const auto max_len = config.find("model_max_length");
+    // Tokenizers without a limit carry a huge sentinel (1e30); keep the default then.
+    if (max_len != config.end() && max_len->is_number()) {
+      const double v = max_len->get<double>();
+      if (v >= 1 && v <= std::numeric_limits<int32_t>::max() && v == std::floor(v))
+        spec->max_length = static_cast<int32_t>(v);
+    }
+  }
+  const auto padding = j.find("padding");
+  if (padding != j.end() && padding->is_object() && padding->contains("pad_id") &&
+      (*padding)["pad_id"].is_number_integer())
+    spec->pad_id = (*padding)["pad_id"].get<int32_t>();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseTokenizerJson(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
+                          TokenizerSpec* out) {
+  const json j = json::parse(tokenizer_json.begin(), tokenizer_json.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Bad("not valid JSON");
+  json config;
+  if (!tokenizer_config_json.empty()) {
+    config = json::parse(tokenizer_config_json.begin(), tokenizer_config_json.end(), nullptr, false);
+    if (config.is_discarded())
+      return Status(Code::kBadCheckpoint, "tokenizer_config.json: not valid JSON");
+  }
+  TokenizerSpec spec;
+  try {
+    JV3_RETURN_IF_ERROR(Parse(j, config, &spec));
+  } catch (const std::exception& e) {
+    return Bad(e.what());
+  }
+  *out = std::move(spec);
+  return Status::Ok();
+}
+
+}  // namespace jv3

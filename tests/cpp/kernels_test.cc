@@ -1,0 +1,152 @@
+// Kernels against naive double-precision references on odd sizes: linear (f32, int8), LoRA, attention with RoPE.
+#include <cmath>
+#include <random>
+
+#include "gemm.h"
+#include "kernels.h"
+#include "test_util.h"
+
+using namespace jv3;
+
+namespace {
+
+std::vector<float> Random(size_t n, std::mt19937& rng, float scale = 1.f) {
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n + 64);
+  for (size_t i = 0; i < n; ++i) v[i] = dist(rng);
+  return v;
+}
+
+double MaxRel(const std::vector<double>& want, const float* got) {
+  double m = 0, mag = 1e-6;
+  for (double w : want) mag = std::max(mag, std::fabs(w));
+  for (size_t i = 0; i < want.size(); ++i) m = std::max(m, std::fabs(want[i] - got[i]));
+  return m / mag;
+}
+
+void TestLinear(test::Counter& t, ThreadPool* pool, size_t rows, size_t in, size_t out, bool int8) {
+  std::mt19937 rng(rows * 131 + in * 7 + out);
+  auto x = Random(rows * in, rng), w = Random(out * in, rng, 0.1f), b = Random(out, rng, 0.1f);
+  std::vector<int8_t> q(out * in);
+  std::vector<float> scale(out), wdq(out * in);
+  for (size_t o = 0; o < out; ++o) {
+    float amax = 0;
+    for (size_t k = 0; k < in; ++k) amax = std::max(amax, std::fabs(w[o * in + k]));
+    scale[o] = amax / 127.f;
+    for (size_t k = 0; k < in; ++k) {
+      q[o * in + k] = static_cast<int8_t>(std::nearbyint(w[o * in + k] / scale[o]));
+      wdq[o * in + k] = q[o * in + k] * scale[o];
+    }
+  }
+  std::unique_ptr<LinearOp> op;
+  Status st = int8 ? LinearOp::CreateI8(in, out, q.data(), scale.data(), b.data(), &op)
+                   : LinearOp::CreateF32(in, out, w.data(), b.data(), &op);
+  t.Check(st.ok(), "create linear: " + st.message());
+  if (!st.ok()) return;
+  std::vector<float> y(rows * out + 64);
+  st = op->Run(x.data(), rows, y.data(), pool);
+  t.Check(st.ok(), "run linear: " + st.message());
+  std::vector<double> want(rows * out);
+  const std::vector<float>& wr = int8 ? wdq : w;
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t o = 0; o < out; ++o) {
+      double s = b[o];
+      for (size_t k = 0; k < in; ++k) s += double(x[r * in + k]) * wr[o * in + k];
+      want[r * out + o] = s;
+    }
+  // int8 also quantizes activations per row: ~1% of the output's magnitude is expected.
+  const double rel = MaxRel(want, y.data()), tol = int8 ? 2e-2 : 1e-5;
+  t.Check(rel <= tol, std::string(int8 ? "int8" : "f32") + " linear " + std::to_string(rows) + "x" +
+                          std::to_string(in) + "->" + std::to_string(out) + " rel err " + std::to_string(rel));
+}
+
+void TestLora(test::Counter& t, ThreadPool* pool) {
+  std::mt19937 rng(3);
+  const size_t rows = 7, in = 37, out = 19, r = 3;
+  auto x = Random(rows * in, rng), a = Random(r * in, rng), b = Random(out * r, rng);
+  std::vector<float> y(rows * out, 1.f);
+  AddLoraDelta(x.data(), rows, in, a.data(), b.data(), r, out, 0.25f, y.data(), pool);
+  std::vector<double> want(rows * out);
+  for (size_t i = 0; i < rows; ++i)
+    for (size_t o = 0; o < out; ++o) {
+      double s = 0;
+      for (size_t k = 0; k < r; ++k) {
+        double ax = 0;
+        for (size_t j = 0; j < in; ++j) ax += double(a[k * in + j]) * x[i * in + j];
+        s += b[o * r + k] * ax;
+      }
+      want[i * out + o] = 1.0 + 0.25 * s;
+    }
+  t.Check(MaxRel(want, y.data()) <= 1e-5, "lora delta");
+}
+
+void TestAttention(test::Counter& t, ThreadPool* pool, size_t S, int H, int dh, size_t budget = 1 << 23) {
+  std::mt19937 rng(S * 17 + H);
+  const size_t d = H * dh;
+  auto qkv = Random(S * 3 * d, rng);
+  RopeTable rope(dh, 20000.f);
+  t.Check(rope.Reserve(S).ok(), "rope reserve");
+  std::unique_ptr<Attention> att;
+  t.Check(Attention::Create(H, dh, &att, budget).ok(), "attention create");
+  std::vector<float> ctx(S * d + 64);
+  Status st = att->Run(qkv.data(), S, rope, ctx.data(), pool);
+  t.Check(st.ok(), "attention run: " + st.message());
+
+  // Reference: rotate-half RoPE with angles in f32, softmax(q·k/√dh)·v in double.
+  const int half = dh / 2;
+  auto rot = [&](const float* x, size_t pos, std::vector<double>& out) {
+    for (int i = 0; i < half; ++i) {
+      const float inv = 1.f / std::pow(20000.f, float(2 * i) / float(dh));
+      const float ang = float(pos) * inv;
+      const double c = std::cos(ang), s = std::sin(ang);
+      out[i] = x[i] * c - x[i + half] * s;
+      out[i + half] = x[i + half] * c + x[i] * s;
+    }
+  };
+  std::vector<double> want(S * d);
+  std::vector<double> q(dh), k(dh), p(S);
+  for (int h = 0; h < H; ++h)
+    for (size_t i = 0; i < S; ++i) {
+      rot(&qkv[i * 3 * d + h * dh], i, q);
+      double mx = -1e300;
+      for (size_t j = 0; j < S; ++j) {
+        rot(&qkv[j * 3 * d + d + h * dh], j, k);
+        double s = 0;
+        for (int e = 0; e < dh; ++e) s += q[e] * k[e];
+        p[j] = s / std::sqrt(double(dh));
+        mx = std::max(mx, p[j]);
+      }
+      double sum = 0;
+      for (size_t j = 0; j < S; ++j) sum += (p[j] = std::exp(p[j] - mx));
+      for (int e = 0; e < dh; ++e) {
+        double v = 0;
+        for (size_t j = 0; j < S; ++j) v += p[j] / sum * qkv[j * 3 * d + 2 * d + h * dh + e];
+        want[i * d + h * dh + e] = v;
+      }
+    }
+  const double rel = MaxRel(want, ctx.data());
+  t.Check(rel <= 1e-5, "attention S=" + std::to_string(S) + " H=" + std::to_string(H) + " dh=" +
+                           std::to_string(dh) + " rel err " + std::to_string(rel));
+}
+
+}  // namespace
+
+int main() {
+  test::Counter t;
+  for (int threads : {1, 2}) {
+    std::unique_ptr<ThreadPool> pool;
+    t.Check(ThreadPool::Create(threads, &pool).ok(), "thread pool");
+    for (bool int8 : {false, true}) {
+      TestLinear(t, pool.get(), 1, 5, 3, int8);
+      TestLinear(t, pool.get(), 13, 67, 29, int8);
+      TestLinear(t, pool.get(), 33, 256, 768, int8);
+    }
+    TestLora(t, pool.get());
+    TestAttention(t, pool.get(), 1, 1, 4);
+    TestAttention(t, pool.get(), 19, 3, 10);
+    TestAttention(t, pool.get(), 300, 2, 64, 2 * 300 * 37);  // tiles of 37 query rows, the last one short
+  }
+  std::unique_ptr<ThreadPool> bad;
+  t.Check(ThreadPool::Create(0, &bad).code() == Code::kInvalidArgument, "threads=0 rejected");
+  return t.Finish();
+}

@@ -1,0 +1,291 @@
+// Embind boundary: JS values in, plain result objects out. Nothing throws into JS; failures are
+// returned as {error: {code, message}} and results are copied into fresh typed arrays.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "converter.h"
+#include "embedder.h"
+#include "loader.h"
+
+using emscripten::val;
+
+namespace jv3 {
+namespace {
+
+val ErrorResult(const Status& st) {
+  val err = val::object();
+  err.set("code", std::string(CodeName(st.code())));
+  err.set("message", st.message());
+  val out = val::object();
+  out.set("error", err);
+  return out;
+}
+
+template <typename T>
+val CopyOut(const char* array_type, const T* data, size_t n) {
+  val out = val::global(array_type).new_(n);
+  out.call<void>("set", val(emscripten::typed_memory_view(n, data)));
+  return out;
+}
+
+// Copies a JS Uint8Array into `dst` through a view created now (the heap may have grown).
+void CopyIn(const val& bytes, std::vector<uint8_t>* dst) {
+  dst->resize(bytes["length"].as<size_t>());
+  val(emscripten::typed_memory_view(dst->size(), dst->data())).call<void>("set", bytes);
+}
+
+bool Flag(const val& options, const char* key, bool fallback) {
+  val v = options[key];
+  return v.isUndefined() || v.isNull() ? fallback : v.as<bool>();
+}
+
+Status ReadTexts(const val& texts, std::vector<std::string>* out) {
+  if (!val::global("Array").call<bool>("isArray", texts)) {
+    return Status(Code::kBadInputType, "input must be an array of strings");
+  }
+  const size_t n = texts["length"].as<size_t>();
+  for (size_t i = 0; i < n; ++i) {
+    val t = texts[i];
+    if (!t.isString()) return Status(Code::kBadInputType, "input[" + std::to_string(i) + "] is not a string");
+    out->push_back(t.as<std::string>());
+  }
+  return Status::Ok();
+}
+
+// Handed to JS by value: Embind copies it, so the embedder is shared, and freed with the last copy.
+class Engine {
+ public:
+  explicit Engine(std::unique_ptr<Embedder> e) : e_(std::move(e)) {}
+
+  val info() const {
+    const ModelConfig& c = e_->config();
+    val o = val::object();
+    o.set("config", val::global("JSON").call<val>("parse", e_->model().header().config_json));
+    val tasks = val::array(), instr = val::object(), dims = val::array();
+    for (size_t i = 0; i < c.tasks.size(); ++i) {
+      tasks.call<void>("push", c.tasks[i]);
+      instr.set(c.tasks[i], c.task_instructions[i]);
+    }
+    for (int d : c.matryoshka_dims) dims.call<void>("push", d);
+    o.set("tasks", tasks);
+    o.set("instructions", instr);
+    o.set("dimensions", dims);
+    o.set("hiddenSize", c.hidden_size);
+    o.set("maxLength", e_->max_length());
+    o.set("modelType", std::string(e_->model().int8() ? "int8" : "f32"));
+    o.set("threads", e_->model().threads());
+    return o;
+  }
+
+  val tokenize(val texts, val options) const {
+    std::vector<std::string> list;
+    Status st = ReadTexts(texts, &list);
+    if (!st.ok()) return ErrorResult(st);
+    val ids = val::array(), offsets = val::array();
+    for (size_t i = 0; i < list.size(); ++i) {
+      Encoding enc;
+      st = e_->Tokenize(list[i], Flag(options, "truncate", true), &enc);
+      if (!st.ok()) return ErrorResult(Status(st.code(), "input[" + std::to_string(i) + "]: " + st.message()));
+      ids.call<void>("push", CopyOut("Int32Array", enc.ids.data(), enc.ids.size()));
+      offsets.call<void>("push", CopyOut("Int32Array", reinterpret_cast<const int32_t*>(enc.offsets.data()),
+                                         enc.offsets.size() * 2));
+    }
+    val o = val::object();
+    o.set("ids", ids);
+    o.set("offsets", offsets);
+    return o;
+  }
+
+  val embed(val texts, val options) {
+    std::vector<std::string> list;
+    Status st = ReadTexts(texts, &list);
+    if (!st.ok()) return ErrorResult(st);
+    EmbedOptions o;
+    st = ReadOptions(options, list.size(), &o);
+    if (!st.ok()) return ErrorResult(st);
+    EmbedResult r;
+    st = e_->Embed(list, o, &r);
+    if (!st.ok()) return ErrorResult(st);
+    return ResultVal(r);
+  }
+
+  val embedTokenSpans(std::string text, val spans, val options) {
+    std::vector<int32_t> flat = emscripten::convertJSArrayToNumberVector<int32_t>(spans);
+    if (flat.size() % 2) return ErrorResult(Status(Code::kInvalidArgument, "spans must be [start, end) pairs"));
+    std::vector<std::pair<int32_t, int32_t>> pairs;
+    for (size_t i = 0; i < flat.size(); i += 2) pairs.push_back({flat[i], flat[i + 1]});
+    EmbedOptions o;
+    Status st = ReadOptions(options, 1, &o);
+    if (!st.ok()) return ErrorResult(st);
+    EmbedResult r;
+    st = e_->EmbedTokenSpans(text, pairs, o, &r);
+    if (!st.ok()) return ErrorResult(st);
+    return ResultVal(r);
+  }
+
+ private:
+  Status Task(const val& v, int* index) const {
+    if (v.isNull() || v.isUndefined()) {
+      *index = -1;
+      return Status::Ok();
+    }
+    if (!v.isString()) return Status(Code::kUnknownTask, "task must be a string or null");
+    return e_->TaskIndex(v.as<std::string>(), index);
+  }
+
+  Status ReadOptions(const val& options, size_t texts, EmbedOptions* o) const {
+    const bool given = !options.isUndefined() && !options.isNull();
+    val none = val::object();
+    const val& opt = given ? options : none;
+    val tasks = opt["tasks"];
+    o->tasks.clear();
+    if (!tasks.isUndefined() && !tasks.isNull()) {
+      const size_t n = tasks["length"].as<size_t>();
+      for (size_t i = 0; i < n; ++i) {
+        int t;
+        JV3_RETURN_IF_ERROR(Task(tasks[i], &t));
+        o->tasks.push_back(t);
+      }
+    } else {
+      int t;
+      JV3_RETURN_IF_ERROR(Task(opt["task"], &t));
+      o->tasks = {t};
+    }
+    val dims = opt["dimensions"];
+    if (!dims.isUndefined() && !dims.isNull()) {
+      if (!dims.isNumber() || dims.as<double>() != static_cast<int>(dims.as<double>())) {
+        return Status(Code::kBadDimensions, "dimensions must be an integer");
+      }
+      o->dimensions = dims.as<int>();
+    }
+    o->normalized = Flag(opt, "normalized", true);
+    o->instruction = Flag(opt, "instruction", true);
+    o->truncate = Flag(opt, "truncate", false);
+    o->late_chunking = Flag(opt, "lateChunking", false);
+    val conv = opt["spanConvention"];
+    if (!conv.isUndefined() && !conv.isNull()) {
+      const std::string c = conv.isString() ? conv.as<std::string>() : "";
+      if (c != "exact" && c != "late-chunking") {
+        return Status(Code::kInvalidArgument, "spanConvention must be \"exact\" or \"late-chunking\"");
+      }
+      o->extended_spans = c == "late-chunking";
+    }
+    return Status::Ok();
+  }
+
+  static val ResultVal(const EmbedResult& r) {
+    val o = val::object();
+    o.set("embeddings", CopyOut("Float32Array", r.embeddings.data(), r.embeddings.size()));
+    o.set("dim", r.dim);
+    o.set("tokenCounts", CopyOut("Int32Array", r.token_counts.data(), r.token_counts.size()));
+    o.set("totalTokens", static_cast<double>(r.total_tokens));
+    return o;
+  }
+
+  std::shared_ptr<Embedder> e_;
+};
+
+class JsModelLoader {
+ public:
+  val push(val chunk) {
+    CopyIn(chunk, &buffer_);
+    Status st = loader_.Push(buffer_.data(), buffer_.size());
+    if (!st.ok()) return ErrorResult(st);
+    const LoadProgress& p = loader_.progress();
+    val o = val::object();
+    o.set("bytesLoaded", static_cast<double>(p.bytes_loaded));
+    o.set("bytesTotal", static_cast<double>(p.bytes_total));
+    o.set("tensorsReady", p.tensors_ready);
+    o.set("tensorsTotal", p.tensors_total);
+    o.set("phase", std::string(p.phase));
+    return o;
+  }
+
+  val finish(int threads) {
+    std::unique_ptr<Embedder> e;
+    Status st = loader_.Finish(threads, &e);
+    if (!st.ok()) return ErrorResult(st);
+    val o = val::object();
+    o.set("engine", val(Engine(std::move(e))));
+    return o;
+  }
+
+ private:
+  ModelLoader loader_;
+  std::vector<uint8_t> buffer_;
+};
+
+val Convert(val args) {
+  auto text = [&](const char* key) {
+    val v = args[key];
+    return v.isString() ? v.as<std::string>() : std::string();
+  };
+  const val read = args["read"], write = args["write"], progress = args["onProgress"];
+  ConvertOptions opt;
+  const std::string dtype = text("dtype");
+  if (!dtype.empty() && dtype != "int8" && dtype != "f32") {
+    return ErrorResult(Status(Code::kInvalidArgument, "dtype must be \"int8\" or \"f32\", got \"" + dtype + "\""));
+  }
+  opt.int8 = dtype != "f32";
+  if (!progress.isUndefined() && !progress.isNull()) {
+    opt.on_progress = [&](int done, int total) {
+      val p = val::object();
+      p.set("tensorsDone", done);
+      p.set("tensorsTotal", total);
+      progress(p);
+    };
+  }
+  std::vector<uint8_t> scratch;
+  ConvertResult result;
+  Status st = ConvertCheckpoint(
+      text("config"), text("tokenizer"), text("tokenizerConfig"),
+      [&](uint64_t offset, size_t n, uint8_t* dst) {
+        val bytes = read(static_cast<double>(offset), static_cast<double>(n));
+        if (bytes.isUndefined() || bytes.isNull() || bytes["length"].as<size_t>() != n) {
+          return Status(Code::kIo, "model.safetensors: short read at offset " + std::to_string(offset));
+        }
+        val(emscripten::typed_memory_view(n, dst)).call<void>("set", bytes);
+        return Status::Ok();
+      },
+      static_cast<uint64_t>(args["safetensorsSize"].as<double>()),
+      [&](uint64_t offset, const uint8_t* data, size_t n) {
+        val ok = write(val(emscripten::typed_memory_view(n, data)), static_cast<double>(offset));
+        return ok.isUndefined() || ok.as<bool>() ? Status::Ok() : Status(Code::kIo, "writing the model file failed");
+      },
+      opt, &result);
+  if (!st.ok()) return ErrorResult(st);
+  val o = val::object();
+  o.set("bytesWritten", static_cast<double>(result.bytes_written));
+  o.set("tensors", result.tensors);
+  return o;
+}
+
+val ErrorCodes() {
+  val list = val::array();
+  for (int c = static_cast<int>(Code::kInvalidArgument); c <= static_cast<int>(Code::kIo); ++c) {
+    list.call<void>("push", std::string(CodeName(static_cast<Code>(c))));
+  }
+  return list;
+}
+
+}  // namespace
+}  // namespace jv3
+
+EMSCRIPTEN_BINDINGS(jina_v3_wasm) {
+  using namespace jv3;
+  emscripten::class_<Engine>("Engine")
+      .function("info", &Engine::info)
+      .function("tokenize", &Engine::tokenize)
+      .function("embed", &Engine::embed)
+      .function("embedTokenSpans", &Engine::embedTokenSpans);
+  emscripten::class_<JsModelLoader>("ModelLoader")
+      .constructor<>()
+      .function("push", &JsModelLoader::push)
+      .function("finish", &JsModelLoader::finish);
+  emscripten::function("convert", &Convert);
+  emscripten::function("errorCodes", &ErrorCodes);
+}
