@@ -1,0 +1,201 @@
+// Types of the jina-v3-wasm JavaScript API (js/index.mjs).
+
+/**
+ * Stable error codes. Those of the core (also listed at run time by the wasm module's
+ * `errorCodes`) plus the ones this layer adds: `E_DISPOSED`, `E_ABORTED`. The CLI adds
+ * `E_USAGE` (bad command line) and `E_INTERNAL` (an unexpected failure).
+ */
+export type ErrorCode =
+  | 'E_INVALID_ARGUMENT'
+  | 'E_UNKNOWN_TASK'
+  | 'E_BAD_DIMENSIONS'
+  | 'E_EMPTY_INPUT'
+  | 'E_BAD_INPUT_TYPE'
+  | 'E_TOO_LONG'
+  | 'E_BAD_CHECKPOINT'
+  | 'E_MODEL_FORMAT'
+  | 'E_MODEL_VERSION'
+  | 'E_MODEL_TRUNCATED'
+  | 'E_MODEL_CHECKSUM'
+  | 'E_MODEL_TENSOR'
+  | 'E_TOKENIZER'
+  | 'E_OUT_OF_MEMORY'
+  | 'E_BACKEND'
+  | 'E_STATE'
+  | 'E_IO'
+  | 'E_DISPOSED'
+  | 'E_ABORTED';
+
+/** Every failure of this package; `code` is stable, `message` is for people. */
+export class EmbeddingError extends Error {
+  constructor(code: ErrorCode | string, message: string, options?: { cause?: unknown });
+  readonly name: 'EmbeddingError';
+  /** One of {@link ErrorCode} (typed as string so that codes added later still fit). */
+  code: ErrorCode | string;
+}
+
+/** The task adapters of jina-embeddings-v3 (the model's `info.tasks` is authoritative). */
+export type Task = 'retrieval.query' | 'retrieval.passage' | 'separation' | 'classification' | 'text-matching';
+
+/** Progress of a streaming load, reported after each pushed chunk. */
+export interface LoadProgress {
+  /** Bytes consumed so far. */
+  bytesLoaded: number;
+  /** Size of the model file, from its header; before the header is parsed, the source's size if known, else 0. */
+  bytesTotal: number;
+  /** Tensors received, checked and packed so far. */
+  tensorsReady: number;
+  /** Tensors in the file (0 until the header is parsed). */
+  tensorsTotal: number;
+  /** The loader's current stage, as reported by the core. */
+  phase: string;
+}
+
+/** Where a model file comes from. A string or `URL` is a local file path (Node only). */
+export type ModelSource =
+  | string
+  | URL
+  | Uint8Array
+  | ArrayBuffer
+  | ArrayBufferView
+  | Blob
+  | Response
+  | ReadableStream<Uint8Array>
+  | AsyncIterable<Uint8Array>;
+
+export interface LoadOptions {
+  /** Worker threads for the forward pass. Default: the machine's parallelism, at most 4. */
+  threads?: number;
+  /** Called after every chunk handed to the engine. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Aborting rejects the load with code `E_ABORTED` and frees everything loaded so far. */
+  signal?: AbortSignal;
+  /** A module instance from `loadModule(overrides)`; default: the shared one. */
+  module?: unknown;
+}
+
+export interface EmbedOptions {
+  /**
+   * Task adapter: a task name, `null` for no adapter (the plain weights), or one entry per text
+   * (a mixed-task batch, each row with its own adapter and instruction). Default `null`.
+   */
+  task?: Task | string | null | Array<Task | string | null>;
+  /** Matryoshka size to truncate to before normalisation (one of `info.dimensions`). Default: full size. */
+  dimensions?: number;
+  /** L2-normalise the embeddings. Default `true`. */
+  normalized?: boolean;
+  /** Prepend the task's instruction (retrieval tasks), as upstream `encode(task=…)`. Default `true`. */
+  instruction?: boolean;
+  /** Cut texts longer than the model window instead of failing with `E_TOO_LONG`. Default `false`. */
+  truncate?: boolean;
+  /**
+   * The texts are consecutive chunks of one document (joined with no separator): one forward
+   * pass over the whole document, one embedding per chunk. Default `false`.
+   */
+  lateChunking?: boolean;
+  /**
+   * Late chunking only. `'exact'`: each chunk pools exactly its own tokens. `'late-chunking'`:
+   * the convention of jina-ai/late-chunking, where the first chunk also pools `<s>` and the
+   * instruction, the last one `</s>`. Default `'exact'`.
+   */
+  spanConvention?: 'exact' | 'late-chunking';
+}
+
+export interface EmbeddingItem {
+  object: 'embedding';
+  /** Position of the text in the input. */
+  index: number;
+  /** A view into one Float32Array that holds every row of the response. */
+  embedding: Float32Array;
+}
+
+/** The response shape of the Jina (and OpenAI) embeddings API. */
+export interface EmbeddingResponse {
+  model: string;
+  object: 'list';
+  usage: { total_tokens: number; prompt_tokens: number };
+  data: EmbeddingItem[];
+}
+
+export interface TokenizeOptions {
+  /** Tokenize what embed() would feed the model for this task (its instruction + the text). Default `null`: the text alone. */
+  task?: Task | string | null;
+  /** With `task`, whether its instruction is prepended. Default `true`. */
+  instruction?: boolean;
+  /** Cut an over-long text to the model window (as embed() would) instead of failing with `E_TOO_LONG`. Default `false`. */
+  truncate?: boolean;
+}
+
+/** What the loaded model file describes. */
+export interface ModelInfo {
+  /** The model configuration stored in the file (sizes, rotary base, LoRA settings, …). */
+  config: Record<string, unknown>;
+  /** Task adapter names, in adapter order. */
+  tasks: string[];
+  /** Instruction prepended for each task (empty for tasks without one). */
+  instructions: Record<string, string>;
+  /** Allowed Matryoshka sizes, ascending; the last one is the full size. */
+  dimensions: number[];
+  /** Width of a full embedding. */
+  hiddenSize: number;
+  /** Maximum tokens per text, including `<s>` and `</s>`. */
+  maxLength: number;
+  /** Weight storage of the file. */
+  modelType: 'int8' | 'f32';
+  /** Threads the engine runs with. */
+  threads: number;
+}
+
+/** A loaded model. Calls on one instance are serialized; separate instances are independent. */
+export class JinaEmbeddings {
+  private constructor();
+
+  /** Loads a converted model file, streaming it into the engine chunk by chunk. */
+  static load(source: ModelSource, options?: LoadOptions): Promise<JinaEmbeddings>;
+
+  /** Metadata of the loaded model. Throws `E_DISPOSED` after {@link dispose}. */
+  readonly info: ModelInfo;
+
+  /** Embeds one text or a list of texts; always answers with a list (one item per text, or per chunk). */
+  embed(input: string | string[], options?: EmbedOptions): Promise<EmbeddingResponse>;
+
+  /** Token ids, with `<s>` … `</s>`, of one text. */
+  tokenize(input: string, options?: TokenizeOptions): Promise<Int32Array>;
+  /** Token ids, with `<s>` … `</s>`, of each text. */
+  tokenize(input: string[], options?: TokenizeOptions): Promise<Int32Array[]>;
+
+  /** Token count, with `<s>` and `</s>`, of one text. */
+  countTokens(input: string, options?: TokenizeOptions): Promise<number>;
+  /** Token count, with `<s>` and `</s>`, of each text. */
+  countTokens(input: string[], options?: TokenizeOptions): Promise<number[]>;
+
+  /** Frees the engine after pending calls finish; every later call fails with `E_DISPOSED`. */
+  dispose(): Promise<void>;
+}
+
+export interface ConvertOptions {
+  /** `'int8'` (default): quantized linear layers and word embeddings. `'f32'`: unquantized, for exact parity. */
+  dtype?: 'int8' | 'f32';
+  /** Called as tensors are converted. */
+  onProgress?: (progress: { tensorsDone: number; tensorsTotal: number }) => void;
+}
+
+export interface ConvertResult {
+  /** Absolute path of the written model file. */
+  path: string;
+  bytesWritten: number;
+  tensors: number;
+}
+
+/**
+ * Node only. Converts a checkpoint folder as published on Hugging Face (`config.json`,
+ * `tokenizer.json`, `tokenizer_config.json`, `model.safetensors` in BF16, F16 or F32) into one
+ * model file. Missing files fail with `E_BAD_CHECKPOINT`; nothing is left at `outPath` on failure.
+ */
+export function convertCheckpoint(dir: string, outPath: string, options?: ConvertOptions): Promise<ConvertResult>;
+
+/**
+ * Instantiates the wasm module: without overrides, the one instance shared by the process;
+ * with Emscripten `moduleOverrides` (e.g. `locateFile`), a new one, to pass as `LoadOptions.module`.
+ */
+export function loadModule(moduleOverrides?: Record<string, unknown>): Promise<unknown>;
