@@ -34,7 +34,7 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
   m.rope_.reset(new RopeTable(c.head_dim(), c.rotary_base));
   m.layers_.resize(c.num_layers);
 
-  auto blob = [this](Blob* dst) {
+  auto blob = [](Blob* dst) {
     return [dst](const TensorEntry&, std::vector<uint8_t>&& b) {
       *dst = ToBlob(std::move(b));
       return Status::Ok();

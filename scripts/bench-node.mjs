@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Speed and memory of a converted model in Node: load time, peak RSS and embedding latency for
+// fixed token-count workloads, each thread count in a fresh process.
+//   node scripts/bench-node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c]
+// Workloads: a 1×16, b 8×128, c 1×512, d 1×2048, e 1×8192 tokens (with <s>/</s>, no task).
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+import { JinaEmbeddings } from '../js/index.mjs';
+
+const WORKLOADS = { a: [1, 16], b: [8, 128], c: [1, 512], d: [1, 2048], e: [1, 8192] };
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const model = opt('-m');
+if (!model) {
+  console.error('usage: bench-node.mjs -m <model file> [--threads 1,2] [--runs 5] [--workloads a,b,c]');
+  process.exit(2);
+}
+const runs = +opt('--runs', 5);
+const workloads = opt('--workloads', 'a,b,c').split(',');
+
+// A text of exactly `n` tokens: words of a multilingual sentence, searched by token count.
+async function textOfTokens(m, n) {
+  const words = 'The quick brown fox jumps over the lazy dog while a café in Berlin serves 42 Tassen Kaffee'.split(' ');
+  const text = (k) => Array.from({ length: k }, (_, i) => words[i % words.length]).join(' ');
+  let lo = 0, hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((await m.countTokens(text(mid), { truncate: true })) <= n) lo = mid;
+    else hi = mid - 1;
+  }
+  // Top up with one-token words to hit n exactly where the last word was several tokens.
+  let t = text(lo);
+  for (let i = 0; i < n && (await m.countTokens(`${t} a`, { truncate: true })) <= n; i++) t += ' a';
+  return t;
+}
+
+async function child(threads) {
+  const t0 = performance.now();
+  const m = await JinaEmbeddings.load(model, { threads });
+  const loadMs = performance.now() - t0;
+  const rssAfterLoad = process.memoryUsage().rss;
+  const out = { threads, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, workloads: {} };
+  for (const w of workloads) {
+    const [count, tokens] = WORKLOADS[w];
+    const texts = Array(count).fill(await textOfTokens(m, tokens));
+    const actual = await m.countTokens(texts[0]);
+    await m.embed(texts); // warm-up: operator reshape, buffers
+    const times = [];
+    for (let r = 0; r < runs; r++) {
+      const s = performance.now();
+      await m.embed(texts);
+      times.push(performance.now() - s);
+    }
+    times.sort((x, y) => x - y);
+    const median = times[times.length >> 1];
+    out.workloads[w] = { count, tokens: actual, medianMs: median, minMs: times[0], maxMs: times.at(-1),
+      tokensPerS: (count * actual) / (median / 1000) };
+  }
+  await m.dispose();
+  out.peakRssMB = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify(out));
+  process.exit(0);
+}
+
+if (args.includes('--child')) {
+  await child(+opt('--threads'));
+} else {
+  const load = os.loadavg()[0];
+  console.log(`model ${model}; ${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` +
+    (load > 0.5 ? ' (machine busy: figures are not trustworthy)' : ''));
+  console.log('threads | load ms | RSS after load MB | peak RSS MB | workload: median ms (min–max), tokens/s');
+  for (const threads of opt('--threads', '1,2').split(',').map(Number)) {
+    const res = JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), ...args, '--child',
+      '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n').at(-1));
+    const parts = Object.entries(res.workloads).map(([w, r]) =>
+      `${w} ${r.count}×${r.tokens}: ${r.medianMs.toFixed(0)} ms (${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)}), ${r.tokensPerS.toFixed(0)} tok/s`);
+    console.log(`${threads} | ${res.loadMs.toFixed(0)} | ${res.rssAfterLoadMB.toFixed(0)} | ${res.peakRssMB.toFixed(0)} | ${parts.join('; ')}`);
+  }
+}
