@@ -1,17 +1,43 @@
 // Wires the streaming reader to the model builder: each tensor is packed as soon as it is verified.
 #include "loader.h"
 
+#include <new>
+
 namespace jv3 {
+namespace {
+
+Status OutOfMemory(const char* when) {
+  return Status(Code::kOutOfMemory, std::string("out of memory while ") + when +
+                                        "; free other models or use the int8 model file");
+}
+
+}  // namespace
 
 ModelLoader::ModelLoader()
     : reader_([this](const ModelHeader& h) { return builder_.OnHeader(h); },
               [this](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder_.OnTensor(e, std::move(b)); }) {}
 
+Status ModelLoader::Push(const uint8_t* data, size_t n) {
+  if (!failed_.ok()) return failed_;
+  try {
+    failed_ = reader_.Push(data, n);
+  } catch (const std::bad_alloc&) {
+    failed_ = OutOfMemory("loading the model");
+  }
+  return failed_;
+}
+
 Status ModelLoader::Finish(int threads, std::unique_ptr<Embedder>* out) {
-  JV3_RETURN_IF_ERROR(reader_.Finish());
-  std::unique_ptr<Model> model;
-  JV3_RETURN_IF_ERROR(builder_.Finish(threads, &model));
-  return Embedder::Create(std::move(model), out);
+  if (!failed_.ok()) return failed_;
+  try {
+    JV3_RETURN_IF_ERROR(reader_.Finish());
+    std::unique_ptr<Model> model;
+    JV3_RETURN_IF_ERROR(builder_.Finish(threads, &model));
+    return Embedder::Create(std::move(model), out);
+  } catch (const std::bad_alloc&) {
+    failed_ = OutOfMemory("finishing the model");
+    return failed_;
+  }
 }
 
 }  // namespace jv3

@@ -13,7 +13,9 @@ namespace jv3 {
 class ModelLoader {
  public:
   ModelLoader();
-  Status Push(const uint8_t* data, size_t n) { return reader_.Push(data, n); }
+  // Errors are sticky. An allocation failure anywhere in the load (staging, XNNPACK packing) is
+  // E_OUT_OF_MEMORY, never an exception out of the core.
+  Status Push(const uint8_t* data, size_t n);
   const LoadProgress& progress() const { return reader_.progress(); }
   // After the last byte: E_MODEL_TRUNCATED if any are missing, else the embedder.
   Status Finish(int threads, std::unique_ptr<Embedder>* out);
@@ -21,6 +23,7 @@ class ModelLoader {
  private:
   Model::Builder builder_;
   ModelStreamReader reader_;
+  Status failed_;
 };
 
 }  // namespace jv3

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "checksum.h"
+#include "json_guard.h"
 
 namespace jv3 {
 namespace {
@@ -41,6 +43,15 @@ uint64_t GetU64(const std::string& s, size_t at) {
   return uint64_t(GetU32(s, at)) | uint64_t(GetU32(s, at + 4)) << 32;
 }
 
+// An integer JSON value (a float such as 1e300 would make the conversion undefined behaviour).
+template <typename T>
+T Integer(const nlohmann::json& v) {
+  if (!v.is_number_integer()) throw nlohmann::json::type_error::create(302, "expected an integer, got " + v.dump(), &v);
+  if (std::is_unsigned<T>::value && !v.is_number_unsigned())
+    throw nlohmann::json::type_error::create(302, "expected a non-negative integer, got " + v.dump(), &v);
+  return v.get<T>();
+}
+
 Status ParseTensorTable(const nlohmann::json& list, ModelHeader* h) {
   if (!list.is_array()) return Format("\"tensors\" must be a list");
   for (const auto& e : list) {
@@ -50,9 +61,9 @@ Status ParseTensorTable(const nlohmann::json& list, ModelHeader* h) {
     if (dt == "f32") t.dtype = DType::kF32;
     else if (dt == "i8") t.dtype = DType::kI8;
     else return TensorError("tensor " + t.name + " has unknown dtype \"" + dt + "\"");
-    for (const auto& d : e.at("shape")) t.shape.push_back(d.get<int64_t>());
-    t.offset = e.at("offset").get<uint64_t>();
-    t.size = e.at("size").get<uint64_t>();
+    for (const auto& d : e.at("shape")) t.shape.push_back(Integer<int64_t>(d));
+    t.offset = Integer<uint64_t>(e.at("offset"));
+    t.size = Integer<uint64_t>(e.at("size"));
     const std::string crc = e.at("crc32").get<std::string>();
     if (crc.size() != 8 || crc.find_first_not_of("0123456789abcdef") != std::string::npos) {
       return Format("tensor " + t.name + " has a malformed crc32 \"" + crc + "\"");
@@ -81,8 +92,13 @@ Status CheckAgainstSchema(const ModelHeader& h) {
       return TensorError("tensor " + t.name + " has " + std::to_string(t.size) + " bytes, expected " +
                          std::to_string(s.nbytes()));
     }
+    if (t.size > kMaxTensorBytes) {
+      return Status(Code::kModelFormat, "model file: tensor " + t.name + " has " + std::to_string(t.size) +
+                                            " bytes, more than a wasm32 instance can hold");
+    }
+    // Earlier entries passed this check, so prev_end cannot wrap; `size > data_size - offset` cannot either.
     const uint64_t prev_end = i ? h.tensors[i - 1].offset + h.tensors[i - 1].size : 0;
-    if (t.offset % kDataAlign != 0 || t.offset < prev_end || t.offset + t.size > h.data_size) {
+    if (t.offset % kDataAlign != 0 || t.offset < prev_end || t.offset > h.data_size || t.size > h.data_size - t.offset) {
       return TensorError("tensor " + t.name + " has a bad offset " + std::to_string(t.offset) +
                          " (must be 64-aligned, after the previous tensor, inside data_size " +
                          std::to_string(h.data_size) + ")");
@@ -125,6 +141,7 @@ std::string EncodeHeaderBlock(const ModelHeader& h) {
 }
 
 Status ParseHeader(const std::string& json, ModelHeader* out) {
+  if (!JsonDepthOk(json)) return Format("the header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Format("the header is not valid JSON");
   ModelHeader h;
@@ -140,7 +157,8 @@ Status ParseHeader(const std::string& json, ModelHeader* out) {
     h.tokenizer_json = j.at("tokenizer").dump();
     const auto& tc = j.at("tokenizer_config");
     h.tokenizer_config_json = tc.empty() ? std::string() : tc.dump();
-    h.data_size = j.at("data_size").get<uint64_t>();
+    h.data_size = Integer<uint64_t>(j.at("data_size"));
+    if (h.data_size > kMaxDataSize) return Format("implausible data_size " + std::to_string(h.data_size));
     JV3_RETURN_IF_ERROR(ParseTensorTable(j.at("tensors"), &h));
   } catch (const nlohmann::json::exception& e) {
     return Format(std::string("malformed header: ") + e.what());
@@ -194,7 +212,8 @@ Status ModelStreamReader::StartNextTensor() {
       staging_.clear();
       staging_.reserve(t.size);
     } catch (const std::bad_alloc&) {
-      return Status(Code::kOutOfMemory, "out of memory while loading tensor " + t.name);
+      return Status(Code::kOutOfMemory, "out of memory while loading tensor " + t.name + " (" + std::to_string(t.size) +
+                                            " bytes); free other models or use the int8 model file");
     }
     if (t.size > 0) return Status::Ok();
     JV3_RETURN_IF_ERROR(on_tensor_(t, std::move(staging_)));

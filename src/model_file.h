@@ -29,6 +29,10 @@ constexpr size_t kPreambleSize = 24;
 constexpr size_t kDataAlign = 64;
 // A header larger than this is refused before it is buffered (the real model's is ~20 MB).
 constexpr uint64_t kMaxHeaderSize = 256ull << 20;
+// No single tensor or whole data section can be larger (wasm32 memory is 4 GiB; the real model's
+// largest tensor, the f32 word embeddings, is 0.95 GiB): refused from the header, before any allocation.
+constexpr uint64_t kMaxTensorBytes = 1ull << 30;
+constexpr uint64_t kMaxDataSize = 1ull << 34;
 
 struct TensorEntry {
   std::string name;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_guard.h"
+
 namespace jv3 {
 namespace {
 
@@ -41,7 +43,7 @@ float HalfToFloat(uint16_t h) {
 
 int64_t SafeTensor::numel() const {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape) n *= s;  // Open() admits only shapes whose product fits in the file
   return n;
 }
 
@@ -56,6 +58,7 @@ Status SafeTensorsFile::Open(ReadAtFn read, uint64_t file_size, SafeTensorsFile*
   }
   std::string header(header_len, '\0');
   JV3_RETURN_IF_ERROR(read(8, header_len, reinterpret_cast<uint8_t*>(&header[0])));
+  if (!JsonDepthOk(header)) return Bad("the header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   nlohmann::json j = nlohmann::json::parse(header, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Bad("the header is not a JSON object");
   const uint64_t data_start = 8 + header_len;
@@ -66,10 +69,21 @@ Status SafeTensorsFile::Open(ReadAtFn read, uint64_t file_size, SafeTensorsFile*
       if (it.key() == "__metadata__") continue;
       SafeTensor t;
       t.dtype = it->at("dtype").get<std::string>();
-      for (const auto& d : it->at("shape")) t.shape.push_back(d.get<int64_t>());
-      const uint64_t b = it->at("data_offsets").at(0).get<uint64_t>();
-      const uint64_t e = it->at("data_offsets").at(1).get<uint64_t>();
-      if (e < b || data_start + e > file_size) {
+      // Checked product: non-negative dimensions whose running product (as numel() computes it)
+      // never overflows and stays within the file's bytes, so later size arithmetic is safe.
+      int64_t numel = 1;
+      for (const auto& d : it->at("shape")) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0 || __builtin_mul_overflow(numel, d.get<int64_t>(), &numel))
+          return Bad("tensor " + it.key() + " has a bad shape " + it->at("shape").dump());
+        t.shape.push_back(d.get<int64_t>());
+      }
+      if (static_cast<uint64_t>(numel) > file_size) return Bad("tensor " + it.key() + " has a shape larger than the file");
+      const auto& offsets = it->at("data_offsets");
+      if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+        return Bad("tensor " + it.key() + " has malformed data_offsets " + offsets.dump());
+      const uint64_t b = offsets[0].get<uint64_t>();
+      const uint64_t e = offsets[1].get<uint64_t>();
+      if (e < b || e > file_size - data_start) {
         return Bad("tensor " + it.key() + " lies outside the file (data_offsets [" + std::to_string(b) + ", " +
                    std::to_string(e) + "], file " + std::to_string(file_size) + " bytes): truncated download?");
       }
@@ -93,10 +107,16 @@ const SafeTensor* SafeTensorsFile::Find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
+std::vector<std::string> SafeTensorsFile::Names() const {
+  std::vector<std::string> names;
+  for (const auto& kv : tensors_) names.push_back(kv.first);
+  return names;
+}
+
 Status SafeTensorsFile::ReadF32(const SafeTensor& t, int64_t first, int64_t count, float* dst) const {
   const size_t es = ElementSize(t.dtype);
   if (!es) return Bad("dtype " + t.dtype + " is not supported (expected BF16, F16 or F32)");
-  if (first < 0 || count < 0 || first + count > t.numel()) return Bad("read outside a tensor");
+  if (first < 0 || count < 0 || first > t.numel() || count > t.numel() - first) return Bad("read outside a tensor");
   if (es == 4) return read_(t.begin + first * 4, count * 4, reinterpret_cast<uint8_t*>(dst));
   // Read the 2-byte values into the upper half of dst, then widen front to back (never overtaking).
   uint16_t* half = reinterpret_cast<uint16_t*>(dst) + count;

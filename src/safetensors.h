@@ -28,6 +28,8 @@ class SafeTensorsFile {
   static Status Open(ReadAtFn read, uint64_t file_size, SafeTensorsFile* out);
 
   const SafeTensor* Find(const std::string& name) const;
+  // Every tensor name in the header, sorted.
+  std::vector<std::string> Names() const;
   // Elements [first, first + count) of a tensor, as f32.
   Status ReadF32(const SafeTensor& t, int64_t first, int64_t count, float* dst) const;
 

@@ -23,6 +23,7 @@ const char* CodeName(Code code) {
     case Code::kBackend: return "E_BACKEND";
     case Code::kState: return "E_STATE";
     case Code::kIo: return "E_IO";
+    case Code::kLimit: return "E_LIMIT";
   }
   return "E_UNKNOWN";
 }

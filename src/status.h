@@ -27,6 +27,7 @@ enum class Code {
   kBackend,             // E_BACKEND: XNNPACK refused an operation
   kState,               // E_STATE: call in the wrong state (e.g. embed before load finished)
   kIo,                  // E_IO: reading or writing a file failed
+  kLimit,               // E_LIMIT: more texts or tokens in one call than the configured maximum
 };
 
 const char* CodeName(Code code);

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "json_guard.h"
 #include "tokenizer.h"
 
 namespace jv3 {
@@ -46,6 +47,11 @@ bool DecodeBase64(const std::string& in, std::string* out) {
     if (pad < 1) out->push_back(static_cast<char>(group & 0xFF));
   }
   return true;
+}
+
+// A token id: an integer in 0..INT32_MAX (anything else would wrap when narrowed).
+bool IsId(const json& v) {
+  return v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= std::numeric_limits<int32_t>::max();
 }
 
 bool BoolOr(const json& obj, const char* key, bool fallback) {
@@ -148,7 +154,7 @@ Status ParsePostProcessor(const json& p, TokenizerSpec* spec) {
   if (type == "RobertaProcessing" || type == "BertProcessing") {
     for (const char* key : {"cls", "sep"}) {
       const auto it = p.find(key);
-      if (it == p.end() || !it->is_array() || it->size() != 2 || !(*it)[1].is_number_integer())
+      if (it == p.end() || !it->is_array() || it->size() != 2 || !IsId((*it)[1]))
         return Bad(std::string("post_processor ") + key + " is malformed");
       (key[0] == 'c' ? spec->bos_id : spec->eos_id) = (*it)[1].get<int32_t>();
     }
@@ -166,7 +172,7 @@ Status ParsePostProcessor(const json& p, TokenizerSpec* spec) {
     if (!st.is_object() || !st.contains("id") || !st["id"].is_string()) return Bad("malformed TemplateProcessing");
     const auto entry = specials->find(st["id"].get<std::string>());
     if (entry == specials->end() || !entry->is_object() || !entry->contains("ids") || !(*entry)["ids"].is_array() ||
-        (*entry)["ids"].size() != 1 || !(*entry)["ids"][0].is_number_integer())
+        (*entry)["ids"].size() != 1 || !IsId((*entry)["ids"][0]))
       return Unsupported("TemplateProcessing special token without exactly one id");
     ids.push_back((*entry)["ids"][0].get<int32_t>());
   }
@@ -238,13 +244,14 @@ Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
     // Tokenizers without a limit carry a huge sentinel (1e30); keep the default then.
     if (max_len != config.end() && max_len->is_number()) {
       const double v = max_len->get<double>();
-      if (v >= 1 && v <= std::numeric_limits<int32_t>::max() && v == std::floor(v))
-        spec->max_length = static_cast<int32_t>(v);
+      // A window must hold <s>, </s> and at least one token.
+      if (v < 3) return Status(Code::kBadCheckpoint, "tokenizer_config.json: model_max_length below 3");
+      if (v <= std::numeric_limits<int32_t>::max() && v == std::floor(v)) spec->max_length = static_cast<int32_t>(v);
     }
   }
   const auto padding = j.find("padding");
   if (padding != j.end() && padding->is_object() && padding->contains("pad_id") &&
-      (*padding)["pad_id"].is_number_integer())
+      IsId((*padding)["pad_id"]))
     spec->pad_id = (*padding)["pad_id"].get<int32_t>();
   return Status::Ok();
 }
@@ -253,6 +260,8 @@ Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
 
 Status ParseTokenizerJson(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                           TokenizerSpec* out) {
+  if (!JsonDepthOk(tokenizer_json) || !JsonDepthOk(tokenizer_config_json))
+    return Bad("nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   const json j = json::parse(tokenizer_json.begin(), tokenizer_json.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Bad("not valid JSON");
   json config;
