@@ -11,8 +11,9 @@ import { JinaEmbeddings } from '../js/index.mjs';
 
 const WORKLOADS = { a: [1, 16], b: [8, 128], c: [1, 512], d: [1, 2048], e: [1, 8192] };
 const args = process.argv.slice(2);
+// The last occurrence wins: a child gets the parent's arguments followed by its own.
 const opt = (name, dflt) => {
-  const i = args.indexOf(name);
+  const i = args.lastIndexOf(name);
   return i >= 0 ? args[i + 1] : dflt;
 };
 const model = opt('-m');

@@ -57,10 +57,22 @@ void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& fn) {
       const_cast<std::function<void(size_t)>*>(&fn), n, 0);
 }
 
+Status QuantScratch::Reserve(size_t rows, size_t in) {
+  try {
+    if (values_.size() < rows * in + XNN_EXTRA_BYTES) values_.resize(rows * in + XNN_EXTRA_BYTES);
+    const size_t params = (rows + XNN_EXTRA_QUANTIZATION_PARAMS) * sizeof(xnn_quantization_params);
+    if (params_.size() < params) params_.resize(params);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory for " + std::to_string(rows) + " rows of activations");
+  }
+  return Status::Ok();
+}
+
 Status LinearOp::CreateI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias,
-                          std::unique_ptr<LinearOp>* op) {
+                          std::unique_ptr<LinearOp>* op, std::shared_ptr<QuantScratch> scratch) {
   JV3_RETURN_IF_ERROR(InitXnnpack());
   std::unique_ptr<LinearOp> l(new LinearOp(in, out));
+  l->scratch_ = scratch ? std::move(scratch) : std::make_shared<QuantScratch>();
   xnn_operator_t fc = nullptr, cv = nullptr;
   xnn_status s = xnn_create_fully_connected_nc_qd8_f32_qc8w(in, out, in, out, scales, weight, bias, kNoMin, kNoMax,
                                                              0, nullptr, nullptr, &fc);
@@ -107,28 +119,88 @@ Status LinearOp::Run(const float* x, size_t rows, float* y, ThreadPool* pool) {
     return s == xnn_status_success ? Status::Ok() : Backend("run fully_connected_nc_f32", s);
   }
   auto cv = static_cast<xnn_operator_t>(convert_);
+  // Every call: another op of the model may have grown the shared scratch (moving it) meanwhile.
+  JV3_RETURN_IF_ERROR(scratch_->Reserve(rows, in_));
   if (rows != reshaped_rows_) {
-    try {
-      qx_.resize(rows * in_ + XNN_EXTRA_BYTES);
-      qparams_.resize((rows + XNN_EXTRA_QUANTIZATION_PARAMS) * sizeof(xnn_quantization_params));
-    } catch (const std::bad_alloc&) {
-      return Status(Code::kOutOfMemory, "out of memory for " + std::to_string(rows) + " rows of activations");
-    }
     s = xnn_reshape_convert_nc_f32_qd8(cv, rows, in_, in_, in_, tp);
     if (s != xnn_status_success) return Backend("reshape convert_nc_f32_qd8", s);
     s = xnn_reshape_fully_connected_nc_qd8_f32_qc8w(fc, rows, tp);
     if (s != xnn_status_success) return Backend("reshape fully_connected_nc_qd8_f32_qc8w", s);
     reshaped_rows_ = rows;
   }
-  auto* qp = reinterpret_cast<xnn_quantization_params*>(qparams_.data());
-  s = xnn_setup_convert_nc_f32_qd8(cv, x, qx_.data(), qp);
+  auto* qp = static_cast<xnn_quantization_params*>(scratch_->params());
+  int8_t* qx = scratch_->values();
+  s = xnn_setup_convert_nc_f32_qd8(cv, x, qx, qp);
   if (s != xnn_status_success) return Backend("setup convert_nc_f32_qd8", s);
   s = xnn_run_operator(cv, tp);
   if (s != xnn_status_success) return Backend("run convert_nc_f32_qd8", s);
-  s = xnn_setup_fully_connected_nc_qd8_f32_qc8w(fc, qx_.data(), y, qp);
+  s = xnn_setup_fully_connected_nc_qd8_f32_qc8w(fc, qx, y, qp);
   if (s != xnn_status_success) return Backend("setup fully_connected_nc_qd8_f32_qc8w", s);
   s = xnn_run_operator(fc, tp);
   return s == xnn_status_success ? Status::Ok() : Backend("run fully_connected_nc_qd8_f32_qc8w", s);
+}
+
+Status GeluOp::Create(std::unique_ptr<GeluOp>* op) {
+  JV3_RETURN_IF_ERROR(InitXnnpack());
+  std::unique_ptr<GeluOp> g(new GeluOp());
+  xnn_operator_t o = nullptr;
+  xnn_status s = xnn_create_unary_elementwise_nc(xnn_unary_gelu, xnn_datatype_fp32, xnn_datatype_fp32, nullptr,
+                                                 nullptr, nullptr, 0, &o);
+  if (s != xnn_status_success) return Backend("create unary_elementwise_nc gelu", s);
+  g->op_ = o;
+  *op = std::move(g);
+  return Status::Ok();
+}
+
+GeluOp::~GeluOp() {
+  if (op_) xnn_delete_operator(static_cast<xnn_operator_t>(op_));
+}
+
+Status GeluOp::Run(float* x, size_t rows, size_t cols, ThreadPool* pool) {
+  auto tp = static_cast<pthreadpool_t>(pool->handle());
+  auto o = static_cast<xnn_operator_t>(op_);
+  xnn_status s;
+  if (rows != rows_ || cols != cols_) {
+    s = xnn_reshape_unary_elementwise_nc(o, rows, cols, cols, cols, tp);
+    if (s != xnn_status_success) return Backend("reshape unary_elementwise_nc gelu", s);
+    rows_ = rows;
+    cols_ = cols;
+  }
+  s = xnn_setup_unary_elementwise_nc(o, x, x);
+  if (s != xnn_status_success) return Backend("setup unary_elementwise_nc gelu", s);
+  s = xnn_run_operator(o, tp);
+  return s == xnn_status_success ? Status::Ok() : Backend("run unary_elementwise_nc gelu", s);
+}
+
+Status SoftmaxOp::Create(std::unique_ptr<SoftmaxOp>* op) {
+  JV3_RETURN_IF_ERROR(InitXnnpack());
+  std::unique_ptr<SoftmaxOp> sm(new SoftmaxOp());
+  xnn_operator_t o = nullptr;
+  xnn_status s = xnn_create_softmax_nc_f32(0, &o);
+  if (s != xnn_status_success) return Backend("create softmax_nc_f32", s);
+  sm->op_ = o;
+  *op = std::move(sm);
+  return Status::Ok();
+}
+
+SoftmaxOp::~SoftmaxOp() {
+  if (op_) xnn_delete_operator(static_cast<xnn_operator_t>(op_));
+}
+
+Status SoftmaxOp::Run(float* x, size_t rows, size_t cols, ThreadPool* pool) {
+  auto tp = static_cast<pthreadpool_t>(pool->handle());
+  auto o = static_cast<xnn_operator_t>(op_);
+  xnn_status s;
+  if (rows != rows_ || cols != cols_) {
+    s = xnn_reshape_softmax_nc_f32(o, cols, cols, cols, rows, tp);
+    if (s != xnn_status_success) return Backend("reshape softmax_nc_f32", s);
+    rows_ = rows;
+    cols_ = cols;
+  }
+  s = xnn_setup_softmax_nc_f32(o, x, x);
+  if (s != xnn_status_success) return Backend("setup softmax_nc_f32", s);
+  s = xnn_run_operator(o, tp);
+  return s == xnn_status_success ? Status::Ok() : Backend("run softmax_nc_f32", s);
 }
 
 Status BatchMatMul::Create(bool transpose_b, std::unique_ptr<BatchMatMul>* op) {

@@ -39,31 +39,31 @@ void AddLayerNorm(float* x, const float* residual, size_t rows, size_t d, const 
   });
 }
 
-void GeluErf(float* x, size_t n, ThreadPool* pool) {
-  constexpr size_t kChunk = 4096;
-  ForBlocks(pool, (n + kChunk - 1) / kChunk, [&](size_t c) {
-    const size_t end = std::min(n, (c + 1) * kChunk);
-    for (size_t i = c * kChunk; i < end; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * 0.70710678118654752f));
-  });
-}
-
-void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* b, size_t rank, size_t out,
+void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* bt, size_t rank, size_t out,
                   float scale, float* y, ThreadPool* pool) {
+  // Loops shaped for the vectorizer: 8 independent partial sums per dot product (a single running
+  // sum is a serial chain it may not reorder), then rank passes of y += t[k]·bᵀ[k] along the row.
+  constexpr size_t kLanes = 8;
   ForBlocks(pool, rows, [&](size_t r) {
     float t[64];  // rank is small (4 for jina-embeddings-v3); checked at load
     const float* xr = x + r * in;
     for (size_t k = 0; k < rank; ++k) {
       const float* ak = a + k * in;
+      float acc[kLanes] = {};
+      size_t j = 0;
+      for (; j + kLanes <= in; j += kLanes) {
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += xr[j + l] * ak[j + l];
+      }
       float s = 0.f;
-      for (size_t j = 0; j < in; ++j) s += xr[j] * ak[j];
+      for (; j < in; ++j) s += xr[j] * ak[j];
+      for (size_t l = 0; l < kLanes; ++l) s += acc[l];
       t[k] = s * scale;
     }
     float* yr = y + r * out;
-    for (size_t o = 0; o < out; ++o) {
-      const float* bo = b + o * rank;
-      float s = 0.f;
-      for (size_t k = 0; k < rank; ++k) s += bo[k] * t[k];
-      yr[o] += s;
+    for (size_t k = 0; k < rank; ++k) {
+      const float* bk = bt + k * out;
+      const float tk = t[k];
+      for (size_t o = 0; o < out; ++o) yr[o] += tk * bk[o];
     }
   });
 }
@@ -99,6 +99,7 @@ Status Attention::Create(int num_heads, int head_dim, std::unique_ptr<Attention>
   std::unique_ptr<Attention> a(new Attention(num_heads, head_dim, score_budget));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/true, &a->scores_op_));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/false, &a->values_op_));
+  JV3_RETURN_IF_ERROR(SoftmaxOp::Create(&a->softmax_op_));
   *out = std::move(a);
   return Status::Ok();
 }
@@ -119,7 +120,9 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
     return Status(Code::kOutOfMemory, "out of memory for attention over " + std::to_string(S) + " tokens");
   }
 
-  // Split heads, rotate q and k (rotate-half: pairs (i, i + dh/2)).
+  // Split heads, rotate q and k (rotate-half: pairs (i, i + dh/2)). The softmax scale 1/√dh goes
+  // into q here (exact for the usual power-of-two head sizes) so the scores need no extra pass.
+  const float scale = 1.f / std::sqrt(static_cast<float>(dh));
   ForBlocks(pool, S, [&](size_t s) {
     const float* row = qkv + s * 3 * d;
     const float* c = rope.cos(s);
@@ -130,8 +133,8 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
       float* qo = &q_[(h * S + s) * dh];
       float* ko = &k_[(h * S + s) * dh];
       for (size_t i = 0; i < half; ++i) {
-        qo[i] = q[i] * c[i] - q[i + half] * sn[i];
-        qo[i + half] = q[i + half] * c[i] + q[i] * sn[i];
+        qo[i] = (q[i] * c[i] - q[i + half] * sn[i]) * scale;
+        qo[i + half] = (q[i + half] * c[i] + q[i] * sn[i]) * scale;
         ko[i] = k[i] * c[i] - k[i + half] * sn[i];
         ko[i + half] = k[i + half] * c[i] + k[i] * sn[i];
       }
@@ -139,25 +142,13 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
     }
   });
 
-  const float scale = 1.f / std::sqrt(static_cast<float>(dh));
   for (size_t q0 = 0; q0 < S; q0 += tile) {
     const size_t m = std::min(tile, S - q0);
     for (size_t h = 0; h < H; ++h) {
       std::copy(&q_[(h * S + q0) * dh], &q_[(h * S + q0 + m) * dh], &q_tile_[h * m * dh]);
     }
     JV3_RETURN_IF_ERROR(scores_op_->Run(H, m, dh, S, q_tile_.data(), k_.data(), scores_.data(), pool));
-    ForBlocks(pool, H * m, [&](size_t r) {
-      float* row = &scores_[r * S];
-      float mx = row[0];
-      for (size_t j = 1; j < S; ++j) mx = std::max(mx, row[j]);
-      float sum = 0.f;
-      for (size_t j = 0; j < S; ++j) {
-        row[j] = std::exp((row[j] - mx) * scale);
-        sum += row[j];
-      }
-      const float inv = 1.f / sum;
-      for (size_t j = 0; j < S; ++j) row[j] *= inv;
-    });
+    JV3_RETURN_IF_ERROR(softmax_op_->Run(scores_.data(), H * m, S, pool));
     JV3_RETURN_IF_ERROR(values_op_->Run(H, m, S, dh, scores_.data(), v_.data(), out_tile_.data(), pool));
     for (size_t h = 0; h < H; ++h) {
       for (size_t r = 0; r < m; ++r) {

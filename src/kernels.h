@@ -1,4 +1,4 @@
-// Kernels of the forward pass other than the big GEMMs: LayerNorm, GELU, RoPE, LoRA side path, attention.
+// Kernels of the forward pass other than the big GEMMs and GELU (gemm.h): LayerNorm, RoPE, LoRA side path, attention.
 #pragma once
 
 #include <cstddef>
@@ -15,11 +15,9 @@ namespace jv3 {
 void AddLayerNorm(float* x, const float* residual, size_t rows, size_t d, const float* gamma, const float* beta,
                   float eps, ThreadPool* pool);
 
-// Exact GELU, 0.5·x·(1 + erf(x/√2)), in place over n values.
-void GeluErf(float* x, size_t n, ThreadPool* pool);
-
-// y[rows, out] += scale · (x[rows, in] · a[r, in]ᵀ) · b[out, r]ᵀ: the LoRA side path of one task.
-void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* b, size_t rank, size_t out,
+// y[rows, out] += scale · (x[rows, in] · a[r, in]ᵀ) · bt[r, out]: the LoRA side path of one task
+// (bt is lora_B transposed, as the model stores it after loading).
+void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* bt, size_t rank, size_t out,
                   float scale, float* y, ThreadPool* pool);
 
 // Rotary position tables: cos/sin of pos·inv_freq (GPT-NeoX rotate-half), formed in f32 as upstream.
@@ -54,6 +52,7 @@ class Attention {
   size_t budget_;
   std::unique_ptr<BatchMatMul> scores_op_;  // q · kᵀ
   std::unique_ptr<BatchMatMul> values_op_;  // p · v
+  std::unique_ptr<SoftmaxOp> softmax_op_;   // over each score row
   std::vector<float> q_, k_, v_;            // [H, S, dh] each, rotated
   std::vector<float> q_tile_;               // [H, tile, dh]
   std::vector<float> scores_;               // [H, tile, S]

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace jv3 {
 namespace {
@@ -31,6 +32,7 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
   const ModelConfig& c = m.config_;
   if (c.lora_rank > 64) return Status(Code::kModelFormat, "lora_rank above 64 is not supported");
   JV3_RETURN_IF_ERROR(Attention::Create(c.num_heads, c.head_dim(), &m.attention_));
+  JV3_RETURN_IF_ERROR(GeluOp::Create(&m.gelu_));
   m.rope_.reset(new RopeTable(c.head_dim(), c.rotary_base));
   m.layers_.resize(c.num_layers);
 
@@ -92,7 +94,8 @@ Status Model::Builder::AcceptLinear(LinearLayer* l, const std::string& part, std
     const size_t out = it->shape[0], in = it->shape[1];
     const Blob bias = ToBlob(std::move(bytes));
     Status st = model_->header_.int8
-                    ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(), bias.f32(), &l->op)
+                    ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(), bias.f32(), &l->op,
+                                         scratch_)
                     : LinearOp::CreateF32(in, out, pending_weight_.f32(), bias.f32(), &l->op);
     pending_weight_ = Blob();
     pending_scale_ = Blob();
@@ -100,7 +103,17 @@ Status Model::Builder::AcceptLinear(LinearLayer* l, const std::string& part, std
   } else if (part == "lora_A") {
     l->lora_a = ToBlob(std::move(bytes));
   } else {
-    l->lora_b = ToBlob(std::move(bytes));
+    // lora_B [T, out, r] -> [T, r, out]: once here, so every call streams rows of it.
+    const size_t T = e.shape[0], out = e.shape[1], r = e.shape[2];
+    const float* b = reinterpret_cast<const float*>(bytes.data());
+    std::vector<uint8_t> t(bytes.size());
+    float* bt = reinterpret_cast<float*>(t.data());
+    for (size_t task = 0; task < T; ++task) {
+      for (size_t o = 0; o < out; ++o) {
+        for (size_t k = 0; k < r; ++k) bt[(task * r + k) * out + o] = b[(task * out + o) * r + k];
+      }
+    }
+    l->lora_bt = ToBlob(std::move(t));
   }
   return Status::Ok();
 }
@@ -155,13 +168,18 @@ Status Model::Embed(const std::vector<SequenceInput>& batch, float* x) {
 
 Status Model::RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y,
                         const std::vector<SequenceInput>& batch, const std::vector<size_t>& starts) {
-  JV3_RETURN_IF_ERROR(layer.op->Run(x, rows, y, pool_.get()));
   const size_t in = layer.op->in(), out = layer.op->out(), r = config_.lora_rank;
+  const auto start = timing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  JV3_RETURN_IF_ERROR(layer.op->Run(x, rows, y, pool_.get()));
+  if (timing_) {
+    timing_->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    timing_->ops += 2.0 * rows * in * out;
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     const int t = batch[i].task;
     if (t < 0 || layer.lora_a.empty()) continue;
     AddLoraDelta(x + starts[i] * in, batch[i].ids->size(), in, layer.lora_a.f32() + t * r * in,
-                 layer.lora_b.f32() + t * out * r, r, out, config_.lora_scaling(), y + starts[i] * out, pool_.get());
+                 layer.lora_bt.f32() + t * r * out, r, out, config_.lora_scaling(), y + starts[i] * out, pool_.get());
   }
   return Status::Ok();
 }
@@ -202,7 +220,7 @@ Status Model::Forward(const std::vector<SequenceInput>& batch, std::vector<float
     AddLayerNorm(x, tmp_.data(), n, d, L.norm1.weight.f32(), L.norm1.bias.f32(), eps, pool_.get());
     // MLP block: x = norm2(x + fc2(gelu(fc1(x)))).
     JV3_RETURN_IF_ERROR(RunLinear(L.fc1, x, n, ffn_.data(), batch, starts));
-    GeluErf(ffn_.data(), n * c.intermediate_size, pool_.get());
+    JV3_RETURN_IF_ERROR(gelu_->Run(ffn_.data(), n, c.intermediate_size, pool_.get()));
     JV3_RETURN_IF_ERROR(RunLinear(L.fc2, ffn_.data(), n, tmp_.data(), batch, starts));
     AddLayerNorm(x, tmp_.data(), n, d, L.norm2.weight.f32(), L.norm2.bias.f32(), eps, pool_.get());
     if (trace) trace->layer_outputs.emplace_back(x, x + n * d);

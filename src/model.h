@@ -27,7 +27,7 @@ struct Blob {
 struct LinearLayer {
   std::unique_ptr<LinearOp> op;  // weight [out, in] and bias [out], packed
   Blob lora_a;                   // lora_A [T, r, in]
-  Blob lora_b;                   // lora_B [T, out, r]
+  Blob lora_bt;                  // lora_B transposed at load: [T, r, out], rows contiguous for the y += t·bᵀ pass
 };
 
 struct LayerNormWeights {
@@ -66,6 +66,12 @@ struct ForwardTrace {
   std::vector<std::vector<float>> layer_outputs;  // per layer [N, d]
 };
 
+// Time spent in the linear layers' GEMMs (for the efficiency benchmark): wall seconds and 2·M·K·N ops.
+struct LinearTiming {
+  double seconds = 0;
+  double ops = 0;
+};
+
 class Model {
  public:
   // Builds the model tensor by tensor as a ModelStreamReader delivers them.
@@ -82,6 +88,7 @@ class Model {
     std::unique_ptr<Model> model_;
     std::unordered_map<std::string, std::function<Status(const TensorEntry&, std::vector<uint8_t>&&)>> slots_;
     Blob pending_weight_, pending_scale_;  // of the Linear being assembled
+    std::shared_ptr<QuantScratch> scratch_ = std::make_shared<QuantScratch>();  // for all int8 Linears
   };
 
   const ModelConfig& config() const { return config_; }
@@ -92,6 +99,8 @@ class Model {
   // Runs the encoder over sequences packed one after another (no padding: each attends to itself).
   // hidden: [sum of lengths, d] last hidden states.
   Status Forward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden, ForwardTrace* trace = nullptr);
+  // While set, every linear layer's GEMM adds its time and op count to `timing` (null: off).
+  void set_linear_timing(LinearTiming* timing) { timing_ = timing; }
 
  private:
   Model() = default;
@@ -105,6 +114,8 @@ class Model {
   std::vector<EncoderLayer> layers_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Attention> attention_;
+  std::unique_ptr<GeluOp> gelu_;
+  LinearTiming* timing_ = nullptr;
   std::unique_ptr<RopeTable> rope_;
   // Activations, reused across calls. Shapes for N packed tokens:
   std::vector<float> qkv_;  // [N, 3d]

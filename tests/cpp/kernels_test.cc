@@ -1,4 +1,4 @@
-// Kernels against naive double-precision references on odd sizes: linear (f32, int8), LoRA, attention with RoPE.
+// Kernels against naive double-precision references on odd sizes: linear (f32, int8), GELU, LoRA, attention with RoPE.
 #include <cmath>
 #include <random>
 
@@ -60,12 +60,56 @@ void TestLinear(test::Counter& t, ThreadPool* pool, size_t rows, size_t in, size
                           std::to_string(in) + "->" + std::to_string(out) + " rel err " + std::to_string(rel));
 }
 
+// Two int8 ops sharing one quantization scratch, called with growing and shrinking row counts.
+void TestSharedScratch(test::Counter& t, ThreadPool* pool) {
+  std::mt19937 rng(5);
+  auto scratch = std::make_shared<QuantScratch>();
+  const size_t in = 48, out = 20;
+  std::vector<int8_t> q(out * in);
+  for (auto& v : q) v = static_cast<int8_t>(int(rng() % 255) - 127);
+  std::vector<float> scale(out, 0.01f), bias(out, 0.f);
+  std::unique_ptr<LinearOp> a, b, alone;
+  t.Check(LinearOp::CreateI8(in, out, q.data(), scale.data(), bias.data(), &a, scratch).ok(), "create shared a");
+  t.Check(LinearOp::CreateI8(in, out, q.data(), scale.data(), bias.data(), &b, scratch).ok(), "create shared b");
+  t.Check(LinearOp::CreateI8(in, out, q.data(), scale.data(), bias.data(), &alone).ok(), "create private");
+  for (size_t rows : {3, 40, 7}) {
+    auto x = Random(rows * in, rng);
+    std::vector<float> ya(rows * out + 64), yb(rows * out + 64), yc(rows * out + 64);
+    t.Check(a->Run(x.data(), rows, ya.data(), pool).ok() && b->Run(x.data(), rows, yb.data(), pool).ok() &&
+                alone->Run(x.data(), rows, yc.data(), pool).ok(),
+            "shared scratch run");
+    bool same = true;
+    for (size_t i = 0; i < rows * out; ++i) same = same && ya[i] == yc[i] && yb[i] == yc[i];
+    t.Check(same, "shared scratch gives the private scratch's result at " + std::to_string(rows) + " rows");
+  }
+}
+
+void TestGelu(test::Counter& t, ThreadPool* pool, size_t rows, size_t cols) {
+  std::mt19937 rng(rows + cols);
+  auto x = Random(rows * cols, rng, 3.f);
+  std::vector<double> want(rows * cols);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0)));
+  std::unique_ptr<GeluOp> op;
+  t.Check(GeluOp::Create(&op).ok(), "gelu create");
+  t.Check(op->Run(x.data(), rows, cols, pool).ok(), "gelu run");
+  // XNNPACK's rational erf is within ~1e-6 absolute where GELU is near 0 (x < -4), 1e-5 relative elsewhere.
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    worst = std::max(worst, std::fabs(want[i] - x[i]) / (1e-6 + 1e-5 * std::fabs(want[i])));
+  }
+  t.Check(worst <= 1, "gelu " + std::to_string(rows) + "x" + std::to_string(cols) + " error " + std::to_string(worst) +
+                          " of the tolerance");
+}
+
 void TestLora(test::Counter& t, ThreadPool* pool) {
   std::mt19937 rng(3);
   const size_t rows = 7, in = 37, out = 19, r = 3;
   auto x = Random(rows * in, rng), a = Random(r * in, rng), b = Random(out * r, rng);
+  std::vector<float> bt(r * out);  // [r, out]: lora_B [out, r] transposed, as the model keeps it
+  for (size_t o = 0; o < out; ++o)
+    for (size_t k = 0; k < r; ++k) bt[k * out + o] = b[o * r + k];
   std::vector<float> y(rows * out, 1.f);
-  AddLoraDelta(x.data(), rows, in, a.data(), b.data(), r, out, 0.25f, y.data(), pool);
+  AddLoraDelta(x.data(), rows, in, a.data(), bt.data(), r, out, 0.25f, y.data(), pool);
   std::vector<double> want(rows * out);
   for (size_t i = 0; i < rows; ++i)
     for (size_t o = 0; o < out; ++o) {
@@ -141,6 +185,9 @@ int main() {
       TestLinear(t, pool.get(), 13, 67, 29, int8);
       TestLinear(t, pool.get(), 33, 256, 768, int8);
     }
+    TestSharedScratch(t, pool.get());
+    TestGelu(t, pool.get(), 1, 7);
+    TestGelu(t, pool.get(), 37, 4096);
     TestLora(t, pool.get());
     TestAttention(t, pool.get(), 1, 1, 4);
     TestAttention(t, pool.get(), 19, 3, 10);

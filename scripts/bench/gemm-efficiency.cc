@@ -1,0 +1,119 @@
+// GEMM efficiency: the linear layers' throughput inside a forward pass over workload b (8 × 128
+// tokens, no task) against the same XNNPACK operators run alone, in one process of one engine.
+//   built and run by scripts/bench-gemm.sh; or: gemm-efficiency MODEL_FILE [threads] [runs]
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "gemm.h"
+#include "model.h"
+#include "model_file.h"
+
+using namespace jv3;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+Status Load(const char* path, int threads, std::unique_ptr<Model>* out) {
+  Model::Builder builder;
+  ModelStreamReader reader([&](const ModelHeader& h) { return builder.OnHeader(h); },
+                           [&](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder.OnTensor(e, std::move(b)); });
+  FILE* f = std::fopen(path, "rb");
+  if (!f) return Status(Code::kIo, std::string("cannot open ") + path);
+  std::vector<uint8_t> chunk(8 << 20);  // [8 MiB] read buffer
+  size_t n;
+  Status st;
+  while (st.ok() && (n = std::fread(chunk.data(), 1, chunk.size(), f)) > 0) st = reader.Push(chunk.data(), n);
+  std::fclose(f);
+  JV3_RETURN_IF_ERROR(st);
+  JV3_RETURN_IF_ERROR(reader.Finish());
+  return builder.Finish(threads, out);
+}
+
+// One qd8_f32_qc8w operator alone on `rows` random rows: best GOP/s (2·M·K·N) over `runs`.
+double Standalone(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs) {
+  std::mt19937 rng(1);
+  std::vector<int8_t> w(in * out);  // [out, in]
+  for (auto& v : w) v = static_cast<int8_t>(int(rng() % 255) - 127);
+  std::vector<float> scale(out, 1e-3f), bias(out, 0.f);  // [out]
+  std::normal_distribution<float> dist;
+  std::vector<float> x(rows * in + kGemmOverreadBytes);  // [rows, in]
+  for (auto& v : x) v = dist(rng);
+  std::vector<float> y(rows * out + kGemmOverreadBytes);  // [rows, out]
+  std::unique_ptr<LinearOp> op;
+  if (!LinearOp::CreateI8(in, out, w.data(), scale.data(), bias.data(), &op).ok()) return 0;
+  double best = 1e30;
+  for (int r = 0; r <= runs; ++r) {
+    const auto t = Clock::now();
+    if (!op->Run(x.data(), rows, y.data(), pool).ok()) return 0;
+    if (r > 0) best = std::min(best, Seconds(t));  // run 0 warms up
+  }
+  return 2.0 * rows * in * out / best / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: gemm-efficiency MODEL_FILE [threads] [runs]\n");
+    return 2;
+  }
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 1;
+  const int runs = argc > 3 ? std::atoi(argv[3]) : 3;
+  std::unique_ptr<Model> model;
+  Status st = Load(argv[1], threads, &model);
+  if (!st.ok()) {
+    std::fprintf(stderr, "load failed: %s\n", st.message().c_str());
+    return 1;
+  }
+  const ModelConfig& c = model->config();
+  // Workload b: 8 sequences of 128 ids (<s> … </s>).
+  std::vector<std::vector<int32_t>> ids(8, std::vector<int32_t>(128));
+  for (auto& seq : ids) {
+    for (size_t i = 0; i < seq.size(); ++i) seq[i] = static_cast<int32_t>(5 + (i * 7919) % (c.vocab_size - 5));
+    seq.front() = 0;
+    seq.back() = 2;
+  }
+  std::vector<SequenceInput> batch;
+  for (auto& seq : ids) batch.push_back({&seq, -1});
+  std::vector<float> hidden;  // [1024, d]
+  if (!model->Forward(batch, &hidden).ok()) return 1;  // warm-up: reshapes, buffers
+  double best_forward = 1e30, best_gemm_rate = 0, gemm_share = 0;
+  for (int r = 0; r < runs; ++r) {
+    LinearTiming timing;
+    model->set_linear_timing(&timing);
+    const auto t = Clock::now();
+    if (!model->Forward(batch, &hidden).ok()) return 1;
+    const double total = Seconds(t);
+    model->set_linear_timing(nullptr);
+    if (total < best_forward) {
+      best_forward = total;
+      best_gemm_rate = timing.ops / timing.seconds / 1e9;
+      gemm_share = timing.seconds / total;
+    }
+  }
+  std::unique_ptr<ThreadPool> pool;
+  if (!ThreadPool::Create(threads, &pool).ok()) return 1;
+  // The model's four linear shapes at b's 1024 rows, weighted by their op counts (one each per layer).
+  const size_t d = c.hidden_size, f = c.intermediate_size, rows = 1024;
+  const size_t shapes[4][2] = {{d, 3 * d}, {d, d}, {d, f}, {f, d}};
+  double ops = 0, secs = 0;
+  for (auto& s : shapes) {
+    const double o = 2.0 * rows * s[0] * s[1];
+    ops += o;
+    secs += o / (Standalone(rows, s[0], s[1], pool.get(), runs) * 1e9);
+  }
+  const double alone = ops / secs / 1e9;
+  const double notes_shape = Standalone(512, 1024, 4096, pool.get(), runs);
+  std::printf(
+      "{\"threads\":%d,\"forwardMs\":%.1f,\"tokensPerS\":%.1f,\"gemmShare\":%.3f,\"inModelGops\":%.2f,"
+      "\"standaloneGops\":%.2f,\"efficiency\":%.3f,\"standalone512x1024x4096Gops\":%.2f}\n",
+      threads, best_forward * 1e3, 1024 / best_forward, gemm_share, best_gemm_rate, alone, best_gemm_rate / alone,
+      notes_shape);
+  return 0;
+}
