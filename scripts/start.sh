@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# `npm start`: builds what is missing, converts the fixture checkpoint and embeds two texts with the CLI.
+# `npm start`: builds what is missing, converts the fixture checkpoint for the demo's default model
+# URL, and serves the demo on 127.0.0.1 with COOP/COEP (threads). `npm start -- <checkpoint-dir>`
+# converts that checkpoint instead; PORT picks the port (default 8080).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -7,6 +9,7 @@ bash scripts/build.sh --if-missing wasm
 checkpoint=${1:-${JV3_FIXTURES:-$root/../shared/fixtures/tiny-jina-v3}}
 model=build/demo/model.jv3
 mkdir -p build/demo
-node bin/jina-v3-wasm.mjs convert "$checkpoint" -o "$model"
-echo '["Hello world!", "Wie spät ist es?"]' |
-  node bin/jina-v3-wasm.mjs embed -m "$model" --task text-matching --dimensions 32
+if [[ ! -f $model || $checkpoint/model.safetensors -nt $model ]]; then
+  node bin/jina-v3-wasm.mjs convert "$checkpoint" -o "$model"
+fi
+exec node scripts/static-server.mjs --port "${PORT:-8080}"
