@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Command-line interface: convert a checkpoint, embed or tokenize texts from stdin.
+// Command-line interface: convert a checkpoint, embed or tokenize texts from stdin, serve an HTTP endpoint.
 // The flags, the JSON on stdout and the {"error":{code,message}} on stderr are a stable contract
 // that other tools script against: only add to them.
 
@@ -12,6 +12,7 @@ const HELP = `Usage:
   jina-v3-wasm embed -m <file> [--task T] [--dimensions D] [--no-instruction]
                      [--truncate] [--late-chunking] [--threads N]
   jina-v3-wasm tokenize -m <file>
+  jina-v3-wasm serve -m <file> [--port P] [--threads N]
   jina-v3-wasm --help | --version
 
 convert   Converts a Hugging Face checkpoint folder (config.json, model.safetensors,
@@ -29,6 +30,12 @@ embed     Reads a JSON array of strings on stdin (anything else: one text per li
                             separator): one pass, one embedding per chunk
           --threads N       worker threads (default: CPU count, at most 4)
 tokenize  Same input; writes [[ids...], ...] (with <s> and </s>) to stdout.
+serve     Answers POST /v1/embeddings on http://127.0.0.1:P (default 8080; 0 picks a free
+          port) with the Jina and OpenAI request shapes: input, model, task, dimensions,
+          embedding_type (float|base64|binary|ubinary) or encoding_format, normalized,
+          late_chunking, truncate. Bad requests get 4xx and {"error":{"code","message"}}.
+          Prints {"url": ...} on stdout once listening; stops on SIGINT/SIGTERM.
+          -m may also be a checkpoint folder (converted while loading, then cached).
 
 On error: exit status 1 (2 for a bad command line) and {"error":{"code","message"}} on stderr.
 `;
@@ -61,6 +68,14 @@ const COMMANDS = {
   tokenize: {
     options: {
       model: { type: 'string', short: 'm' },
+      threads: { type: 'string' },
+    },
+    positionals: 0,
+  },
+  serve: {
+    options: {
+      model: { type: 'string', short: 'm' },
+      port: { type: 'string', default: '8080' },
       threads: { type: 'string' },
     },
     positionals: 0,
@@ -179,6 +194,27 @@ async function runTokenize(args) {
   await writeStdout(`${JSON.stringify(ids.map((x) => Array.from(x)))}\n`);
 }
 
+async function runServe(args) {
+  const { values } = parseCommand('serve', args);
+  const file = requireFlag('serve', '-m', values.model);
+  if (!/^[0-9]+$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port must be 0..65535, got "${values.port}"`);
+  const threads = positiveInt('--threads', values.threads);
+  const { createEmbeddingServer } = await import('../js/server.mjs');
+  const model = await JinaEmbeddings.load(file, { threads });
+  const server = createEmbeddingServer(model);
+  await new Promise((resolve, reject) => {
+    server.once('error', (err) => reject(new EmbeddingError('E_IO', `cannot listen on 127.0.0.1:${values.port}: ${err.message}`)));
+    server.listen(Number(values.port), '127.0.0.1', resolve);
+  });
+  await writeStdout(`${JSON.stringify({ url: `http://127.0.0.1:${server.address().port}` })}\n`);
+  await new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await new Promise((resolve) => server.close(resolve));
+  await model.dispose();
+}
+
 function version() {
   return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 }
@@ -196,6 +232,7 @@ async function main(argv) {
   if (command === 'convert') return runConvert(rest);
   if (command === 'embed') return runEmbed(rest);
   if (command === 'tokenize') return runTokenize(rest);
+  if (command === 'serve') return runServe(rest);
   throw new UsageError(command === undefined ? 'no command given (see --help)' : `unknown command "${command}" (see --help)`);
 }
 

@@ -61,7 +61,27 @@ export type ModelSource =
   | Blob
   | Response
   | ReadableStream<Uint8Array>
-  | AsyncIterable<Uint8Array>;
+  | AsyncIterable<Uint8Array>
+  | CheckpointFiles;
+
+/**
+ * The official checkpoint's files, converted while `weights` (model.safetensors) streams in.
+ * Each is a URL, a Node path, a Response, a Blob/File, bytes or a stream. A URL prefix ending in
+ * `/` (or, in Node, a folder path) given as the source means these four files under it.
+ */
+export interface CheckpointFiles {
+  config: ModelSource;
+  tokenizer: ModelSource;
+  /** Optional: only supplies model_max_length. */
+  tokenizerConfig?: ModelSource;
+  weights: ModelSource;
+}
+
+/** The shipped wasm builds: pthreads + SIMD128, pthreads + relaxed SIMD, single-thread SIMD128. */
+export type Variant = 'wasm' | 'wasm-relaxed' | 'wasm-st';
+
+/** How embed() returns each vector (as the Jina API packs them). */
+export type EmbeddingType = 'float' | 'base64' | 'binary' | 'ubinary';
 
 export interface LoadOptions {
   /** Worker threads for the forward pass. Default: the machine's parallelism, at most 4. */
@@ -72,6 +92,33 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** A module instance from `loadModule(overrides)`; default: the shared one. */
   module?: unknown;
+  /**
+   * Which wasm build to run. Default: feature detection (`detectVariant`): Node gets `'wasm'`;
+   * browsers get a pthreads build only when cross-origin isolated (COOP/COEP), relaxed SIMD
+   * where the engine validates it, else `'wasm-st'`.
+   */
+  variant?: Variant;
+  /**
+   * A precompiled module of the single-thread build, for runtimes that forbid compiling wasm at
+   * run time (Cloudflare Workers: `import wasm from 'jina-v3-wasm/dist/jina-v3-wasm-st.wasm'`).
+   */
+  wasmModule?: WebAssembly.Module;
+  /** Checkpoint sources: the converted dtype. Default `'int8'`. */
+  dtype?: 'int8' | 'f32';
+  /**
+   * Checkpoint sources: cache the conversion (Node: a folder, default `$JV3_MODEL_CACHE` or
+   * `~/.cache/jina-v3-wasm/models`, or the folder given here; browsers: the Cache API). Entries
+   * are keyed by the source's identity (URL + ETag/Last-Modified, path + size + mtime, File
+   * name + size + lastModified) and verified by their checksums while loading. `false` opts out.
+   * Default `true`.
+   */
+  cache?: boolean | string;
+  /** Checkpoint sources: an identity for sources that have none (streams, bytes), to cache them too. */
+  cacheKey?: string;
+  /** Default for every embed() call's `maxTexts`. */
+  maxTexts?: number;
+  /** Default for every embed() call's `maxTokens`. */
+  maxTokens?: number;
 }
 
 export interface EmbedOptions {
@@ -99,14 +146,24 @@ export interface EmbedOptions {
    * instruction, the last one `</s>`. Default `'exact'`.
    */
   spanConvention?: 'exact' | 'late-chunking';
+  /**
+   * `'float'` (default): Float32Array rows. `'base64'`: base64 of the little-endian float32 bytes.
+   * `'ubinary'`: Uint8Array of sign bits (8 dimensions per byte, first dimension in the high bit);
+   * `'binary'`: the same bytes minus 128 as Int8Array.
+   */
+  embeddingType?: EmbeddingType;
+  /** Most texts in one call; more fail with `E_LIMIT`. Default: the load option, else 10000. */
+  maxTexts?: number;
+  /** Most tokens (with `<s>`/`</s>` and instructions) summed over one call; more fail with `E_LIMIT`. Default: the load option, else 1048576. */
+  maxTokens?: number;
 }
 
 export interface EmbeddingItem {
   object: 'embedding';
   /** Position of the text in the input. */
   index: number;
-  /** A view into one Float32Array that holds every row of the response. */
-  embedding: Float32Array;
+  /** `'float'`: a view into one Float32Array that holds every row of the response; else per `embeddingType`. */
+  embedding: Float32Array | Int8Array | Uint8Array | string;
 }
 
 /** The response shape of the Jina (and OpenAI) embeddings API. */
@@ -144,6 +201,8 @@ export interface ModelInfo {
   modelType: 'int8' | 'f32';
   /** Threads the engine runs with. */
   threads: number;
+  /** The wasm build running it (see `LoadOptions.variant`); `'custom'` for a module passed in. */
+  variant: Variant | 'custom';
 }
 
 /** A loaded model. Calls on one instance are serialized; separate instances are independent. */
@@ -198,4 +257,16 @@ export function convertCheckpoint(dir: string, outPath: string, options?: Conver
  * Instantiates the wasm module: without overrides, the one instance shared by the process;
  * with Emscripten `moduleOverrides` (e.g. `locateFile`), a new one, to pass as `LoadOptions.module`.
  */
-export function loadModule(moduleOverrides?: Record<string, unknown>): Promise<unknown>;
+export function loadModule(
+  moduleOverrides?: Record<string, unknown>,
+  options?: { variant?: Variant; wasmModule?: WebAssembly.Module },
+): Promise<unknown>;
+
+/** The build feature detection picks here (see `LoadOptions.variant`). */
+export function detectVariant(options?: { threads?: number }): Variant;
+/** Whether pthreads can run here (SharedArrayBuffer and cross-origin isolation in browsers). */
+export function canUseThreads(): boolean;
+/** Whether this engine validates relaxed-SIMD opcodes. */
+export function hasRelaxedSimd(): boolean;
+export const VARIANTS: Variant[];
+export const EMBEDDING_TYPES: EmbeddingType[];

@@ -1,6 +1,13 @@
 // Thin ESM wrapper over the Embind module (wasm/README.md): streaming model load, typed errors,
 // the Jina/OpenAI embeddings response shape, and the Node checkpoint converter.
 
+import { EMBEDDING_TYPES, encodeEmbedding } from './encoding.mjs';
+import { checkpointSource, loadCheckpoint } from './checkpoint.mjs';
+import { detectVariant, importFactory, VARIANTS } from './variant.mjs';
+
+export { EMBEDDING_TYPES } from './encoding.mjs';
+export { canUseThreads, detectVariant, hasRelaxedSimd, VARIANTS } from './variant.mjs';
+
 /** Bytes handed to `ModelLoader.push` at a time: small enough for smooth progress and prompt aborts. */
 const CHUNK_BYTES = 1 << 20;
 
@@ -44,36 +51,70 @@ function unwrap(result) {
   return result;
 }
 
-let factoryPromise;
-let sharedModule;
+/** Per variant: the promise of its Emscripten factory (each dist file is imported once). */
+const factories = new Map();
+/** Per variant: the shared module instance. */
+const sharedModules = new Map();
+/** Per compiled WebAssembly.Module (Cloudflare Workers): the shared module instance. */
+const sharedByWasm = new WeakMap();
+
+function factoryFor(variant) {
+  if (!factories.has(variant)) {
+    factories.set(variant, importFactory(variant).then(
+      (m) => m.default,
+      (err) => {
+        factories.delete(variant);
+        throw new EmbeddingError('E_STATE', `cannot load the ${variant} build from dist/ (build it with \`npm run build\`): ${err.message}`, { cause: err });
+      },
+    ));
+  }
+  return factories.get(variant);
+}
 
 /**
- * Instantiates the wasm module. Without overrides every caller shares one instance (one wasm heap
- * and one pthread pool per process, which is what keeps several loaded models cheap); with
- * `moduleOverrides` (e.g. `locateFile` for a custom .wasm URL) a new, unshared instance is made.
- * The dist factory itself is imported only once.
+ * Module settings for a precompiled WebAssembly.Module: runtimes that forbid compiling wasm from
+ * bytes (Cloudflare Workers) import the .wasm as a module at build time and hand it over.
+ */
+function wasmModuleOverrides(wasmModule) {
+  return {
+    instantiateWasm(imports, done) {
+      WebAssembly.instantiate(wasmModule, imports).then((instance) => done(instance, wasmModule));
+      return {};
+    },
+  };
+}
+
+/**
+ * Instantiates the wasm module. Without overrides every caller shares one instance per build (one
+ * wasm heap and one pthread pool per process, which is what keeps several loaded models cheap);
+ * with `moduleOverrides` (e.g. `locateFile` for a custom .wasm URL) a new, unshared instance is
+ * made. `variant` picks the build (default: feature detection, see variant.mjs); `wasmModule` is
+ * a precompiled WebAssembly.Module of that build (shared per module).
  * @param {Record<string, unknown>} [moduleOverrides]
+ * @param {{ variant?: 'wasm' | 'wasm-relaxed' | 'wasm-st', wasmModule?: WebAssembly.Module }} [options]
  * @returns {Promise<any>}
  */
-export function loadModule(moduleOverrides) {
-  factoryPromise ??= import('../dist/jina-v3-wasm.mjs').then(
-    (m) => m.default,
-    (err) => {
-      factoryPromise = undefined;
-      throw new Error(`cannot load dist/jina-v3-wasm.mjs (build it with \`npm run build\`): ${err.message}`, { cause: err });
-    },
-  );
-  if (moduleOverrides) return factoryPromise.then((factory) => factory(moduleOverrides));
-  // A failed instantiation is not cached, so a later call can retry.
-  // pthreadpool waits for its workers to start, which a browser main thread cannot do while it
-  // blocks: so the shared instance spawns the default thread count's workers up front.
-  sharedModule ??= Promise.all([factoryPromise, defaultThreads()])
-    .then(([factory, threads]) => factory({ jv3Workers: threads - 1 }))
-    .catch((err) => {
-      sharedModule = undefined;
+export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
+  variant ??= wasmModule ? 'wasm-st' : detectVariant();
+  if (!VARIANTS.includes(variant)) {
+    return Promise.reject(new EmbeddingError('E_INVALID_ARGUMENT', `variant must be one of ${VARIANTS.join(', ')}, got ${variant}`));
+  }
+  const threaded = variant !== 'wasm-st';
+  const make = (overrides) => Promise.all([factoryFor(variant), threaded ? defaultThreads() : 1]).then(([factory, threads]) =>
+    // pthreadpool waits for its workers to start, which a browser main thread cannot do while it
+    // blocks: so a threaded instance spawns the default thread count's workers up front.
+    factory({ jv3Workers: threads - 1, ...(wasmModule ? wasmModuleOverrides(wasmModule) : {}), ...overrides, jv3Variant: variant }));
+  if (moduleOverrides) return make(moduleOverrides);
+  const cache = wasmModule ? sharedByWasm : sharedModules;
+  const key = wasmModule ?? variant;
+  if (!cache.has(key)) {
+    // A failed instantiation is not cached, so a later call can retry.
+    cache.set(key, make({}).catch((err) => {
+      cache.delete(key);
       throw err;
-    });
-  return sharedModule;
+    }));
+  }
+  return cache.get(key);
 }
 
 /** Default thread count: the machine's parallelism, capped (browsers: hardwareConcurrency). */
@@ -171,19 +212,28 @@ async function fileSource(filePath) {
 }
 
 /** @returns {Promise<ChunkSource>} */
-async function toChunkSource(source) {
+async function toChunkSource(source, signal) {
   if (typeof source === 'string' || source instanceof URL) {
-    if (!isNode) {
-      throw new EmbeddingError('E_INVALID_ARGUMENT', 'a path or URL is only accepted in Node; pass a Response from fetch()');
+    // Node: a path or file: URL is read from disk; everything else (and every string outside Node,
+    // resolved against the page) is fetched.
+    const isFile = isNode && (source instanceof URL ? source.protocol === 'file:' : !/^https?:\/\//i.test(source));
+    if (isFile) return fileSource(source);
+    const url = new URL(source, globalThis.location?.href);
+    let response;
+    try {
+      response = await fetch(url, { signal });
+    } catch (err) {
+      if (signal?.aborted) throw abortError(signal);
+      throw new EmbeddingError('E_IO', `cannot download ${url}: ${err.message}`, { cause: err });
     }
-    return fileSource(source);
+    return toChunkSource(response, signal);
   }
   if (source instanceof ArrayBuffer) return bytesSource(new Uint8Array(source));
   if (ArrayBuffer.isView(source)) {
     return bytesSource(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));
   }
   if (typeof Response !== 'undefined' && source instanceof Response) {
-    if (!source.ok) throw new EmbeddingError('E_IO', `model download failed: HTTP ${source.status} ${source.statusText}`);
+    if (!source.ok) throw new EmbeddingError('E_IO', `model download failed: HTTP ${source.status} ${source.statusText} (${source.url || 'response'})`);
     // Content-Length is only a hint: it is the compressed size when the body is content-encoded.
     const sizeHint = Number(source.headers.get('content-length')) || 0;
     return source.body ? readableStreamSource(source.body, sizeHint) : bytesSource(new Uint8Array(0));
@@ -223,7 +273,42 @@ function asTexts(input) {
   if (bad !== -1) {
     throw new EmbeddingError('E_BAD_INPUT_TYPE', `input[${bad}] is ${texts[bad] === null ? 'null' : typeof texts[bad]}, expected a string`);
   }
-  return texts;
+  // Lone surrogates become U+FFFD here, as Hugging Face tokenizers sees them; Embind's UTF-8
+  // conversion would otherwise pair a lone surrogate with the next code unit and swallow it.
+  return texts.map((t) => t.toWellFormed());
+}
+
+/**
+ * Streams a converted model file from `source` into a new ModelLoader; resolves to the engine.
+ * The loader checks the header's and each tensor's CRC-32 as the bytes arrive.
+ */
+async function loadModelFile(Module, source, nThreads, { onProgress, signal }) {
+  const chunks = await raceAbort(() => toChunkSource(source, signal), signal);
+  const loader = new Module.ModelLoader();
+  try {
+    for (;;) {
+      const chunk = await raceAbort(() => chunks.next(), signal);
+      if (chunk === null) break;
+      if (!(chunk instanceof Uint8Array)) {
+        throw new EmbeddingError('E_INVALID_ARGUMENT', `model source yielded ${typeof chunk}, expected Uint8Array chunks`);
+      }
+      for (let off = 0; off < chunk.byteLength; off += CHUNK_BYTES) {
+        if (signal?.aborted) throw abortError(signal);
+        const progress = unwrap(loader.push(chunk.subarray(off, off + CHUNK_BYTES)));
+        if (onProgress) {
+          onProgress(progress.bytesTotal ? progress : { ...progress, bytesTotal: chunks.sizeHint });
+        }
+      }
+    }
+    if (signal?.aborted) throw abortError(signal);
+    const { engine } = unwrap(loader.finish(nThreads));
+    return engine;
+  } catch (err) {
+    chunks.cancel();
+    throw err;
+  } finally {
+    loader.delete();
+  }
 }
 
 /** Lets the constructor be called only from `JinaEmbeddings.load`. */
@@ -238,6 +323,8 @@ export class JinaEmbeddings {
   #info;
   #queue = Promise.resolve();
   #disposed = false;
+  /** Per-call maxima from load() (E_LIMIT beyond them; undefined = the engine's defaults). */
+  #limits = {};
 
   /** @private */
   constructor(token, engine, info) {
@@ -252,46 +339,33 @@ export class JinaEmbeddings {
    * @param {import('./index.d.ts').LoadOptions} [options]
    * @returns {Promise<JinaEmbeddings>}
    */
-  static async load(source, { threads, onProgress, signal, module } = {}) {
+  static async load(source, { threads, onProgress, signal, module, variant, wasmModule, dtype, cache, cacheKey, maxTexts, maxTokens } = {}) {
     if (signal?.aborted) throw abortError(signal);
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
       throw new EmbeddingError('E_INVALID_ARGUMENT', `threads must be a positive integer, got ${threads}`);
     }
-    const nThreads = threads ?? (await defaultThreads());
-    const Module = await raceAbort(async () => module ?? loadModule(), signal);
-    const chunks = await toChunkSource(source);
-    const loader = new Module.ModelLoader();
+    const Module = await raceAbort(
+      async () => module ?? loadModule(undefined, { variant: variant ?? (wasmModule ? 'wasm-st' : detectVariant({ threads })), wasmModule }),
+      signal,
+    );
+    // The single-thread build has no thread pool: it runs on the calling thread (info.threads = 1).
+    const nThreads = Module.jv3Variant === 'wasm-st' ? 1 : threads ?? (await defaultThreads());
+    const ckpt = await raceAbort(() => checkpointSource(source), signal);
+    const engine = ckpt
+      ? await loadCheckpoint(Module, ckpt, { nThreads, onProgress, signal, dtype, cache, cacheKey },
+        { toChunkSource, raceAbort, unwrap, abortError, loadModelFile })
+      : await loadModelFile(Module, source, nThreads, { onProgress, signal });
+    let info;
     try {
-      for (;;) {
-        const chunk = await raceAbort(() => chunks.next(), signal);
-        if (chunk === null) break;
-        if (!(chunk instanceof Uint8Array)) {
-          throw new EmbeddingError('E_INVALID_ARGUMENT', `model source yielded ${typeof chunk}, expected Uint8Array chunks`);
-        }
-        for (let off = 0; off < chunk.byteLength; off += CHUNK_BYTES) {
-          if (signal?.aborted) throw abortError(signal);
-          const progress = unwrap(loader.push(chunk.subarray(off, off + CHUNK_BYTES)));
-          if (onProgress) {
-            onProgress(progress.bytesTotal ? progress : { ...progress, bytesTotal: chunks.sizeHint });
-          }
-        }
-      }
-      if (signal?.aborted) throw abortError(signal);
-      const { engine } = unwrap(loader.finish(nThreads));
-      let info;
-      try {
-        info = unwrap(engine.info());
-      } catch (err) {
-        engine.delete();
-        throw err;
-      }
-      return new JinaEmbeddings(CONSTRUCT, engine, info);
+      // Which build runs it (see variant.mjs): useful to check that threads really are on.
+      info = { ...unwrap(engine.info()), variant: Module.jv3Variant ?? 'custom' };
     } catch (err) {
-      chunks.cancel();
+      engine.delete();
       throw err;
-    } finally {
-      loader.delete();
     }
+    const model = new JinaEmbeddings(CONSTRUCT, engine, info);
+    model.#limits = { maxTexts, maxTokens };
+    return model;
   }
 
   /**
@@ -327,10 +401,13 @@ export class JinaEmbeddings {
     truncate = false,
     lateChunking = false,
     spanConvention = 'exact',
+    embeddingType = 'float',
+    maxTexts = this.#limits.maxTexts,
+    maxTokens = this.#limits.maxTokens,
   } = {}) {
     if (this.#disposed) return Promise.reject(disposedError());
     let texts;
-    const options = { normalized, instruction, truncate, lateChunking, spanConvention, dimensions: dimensions ?? 0 };
+    const options = { normalized, instruction, truncate, lateChunking, spanConvention, dimensions: dimensions ?? 0, maxTexts, maxTokens };
     try {
       texts = asTexts(input);
       if (Array.isArray(task)) {
@@ -348,6 +425,9 @@ export class JinaEmbeddings {
       if (!Number.isInteger(options.dimensions) || options.dimensions < 0) {
         throw new EmbeddingError('E_BAD_DIMENSIONS', `dimensions must be a positive integer, got ${dimensions}`);
       }
+      if (!EMBEDDING_TYPES.includes(embeddingType)) {
+        throw new EmbeddingError('E_INVALID_ARGUMENT', `embeddingType must be one of ${EMBEDDING_TYPES.join(', ')}, got ${embeddingType}`);
+      }
       if (!SPAN_CONVENTIONS.includes(spanConvention)) {
         throw new EmbeddingError('E_INVALID_ARGUMENT', `spanConvention must be one of ${SPAN_CONVENTIONS.join(', ')}`);
       }
@@ -358,8 +438,9 @@ export class JinaEmbeddings {
       const { embeddings, dim, totalTokens } = unwrap(engine.embed(texts, options));
       const data = [];
       for (let i = 0; i < embeddings.length / dim; i++) {
-        // Views into the one fresh result array: no per-row copy.
-        data.push({ object: 'embedding', index: i, embedding: embeddings.subarray(i * dim, (i + 1) * dim) });
+        // Views into the one fresh result array: no per-row copy for 'float'.
+        const row = embeddings.subarray(i * dim, (i + 1) * dim);
+        data.push({ object: 'embedding', index: i, embedding: encodeEmbedding(row, embeddingType) });
       }
       return { model: MODEL_NAME, object: 'list', usage: { total_tokens: totalTokens, prompt_tokens: totalTokens }, data };
     });

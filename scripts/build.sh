@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds jina-v3-wasm: dependencies (cached outside the repo), the wasm module into dist/, the native tests.
+# Builds jina-v3-wasm: dependencies (cached outside the repo), the wasm module variants into dist/, the native tests.
 #   scripts/build.sh [--if-missing] [wasm|native|all]   (default: all)
 # --if-missing: do nothing when dist/ is newer than every source file (what `npm test` uses).
+# JV3_WASM_VARIANTS (default "wasm wasm-st wasm-relaxed") chooses the wasm variants: see wasm_variant below.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -17,10 +18,28 @@ for arg in "$@"; do
   esac
 done
 
+read -ra variants <<<"${JV3_WASM_VARIANTS:-wasm wasm-st wasm-relaxed}"
+
+# wasm_variant NAME: sets out (dist base name) and cmake_flags for one variant; NAME is also the
+# XNNPACK prefix target. js/variant.mjs picks among them at run time.
+wasm_variant() {
+  case $1 in
+    wasm) out=jina-v3-wasm cmake_flags="-DJV3_WASM_THREADS=ON -DJV3_WASM_RELAXED_SIMD=OFF" ;;          # pthreads + SIMD128
+    wasm-st) out=jina-v3-wasm-st cmake_flags="-DJV3_WASM_THREADS=OFF -DJV3_WASM_RELAXED_SIMD=OFF" ;;   # no SharedArrayBuffer
+    wasm-relaxed) out=jina-v3-wasm-relaxed cmake_flags="-DJV3_WASM_THREADS=ON -DJV3_WASM_RELAXED_SIMD=ON" ;;
+    *) die "unknown wasm variant '$1' (wasm|wasm-st|wasm-relaxed)" ;;
+  esac
+}
+
 up_to_date() {
-  local out=dist/jina-v3-wasm.wasm
-  [[ -f $out && -f dist/jina-v3-wasm.mjs ]] || return 1
-  [[ -z $(find src wasm CMakeLists.txt -newer "$out" -print -quit) ]] || return 1
+  local v out cmake_flags
+  if [[ $target != native ]]; then
+    for v in "${variants[@]}"; do
+      wasm_variant "$v"
+      [[ -f dist/$out.wasm && -f dist/$out.mjs ]] || return 1
+      [[ -z $(find src wasm CMakeLists.txt -newer "dist/$out.wasm" -print -quit) ]] || return 1
+    done
+  fi
   [[ $target == wasm || -x build/native/model_test ]]
 }
 if ((if_missing)) && up_to_date; then
@@ -28,7 +47,10 @@ if ((if_missing)) && up_to_date; then
   exit 0
 fi
 
-scripts/deps/all.sh "$target" >&2
+dep_targets=()
+[[ $target == wasm ]] || dep_targets+=(native)
+[[ $target == native ]] || dep_targets+=("${variants[@]}")
+scripts/deps/all.sh "${dep_targets[@]}" >&2
 spm_src=$(dep_dir sentencepiece)
 nlohmann=$JV3_CACHE/include-nlohmann
 jobs=${JV3_JOBS:-2}
@@ -41,11 +63,22 @@ if [[ $target == native || $target == all ]]; then
 fi
 
 if [[ $target == wasm || $target == all ]]; then
-  prefix=$(scripts/deps/prefix.sh wasm)
-  timed "wasm build" bash -c "scripts/em emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release \
-    -DJV3_XNNPACK_PREFIX='$prefix' -DJV3_NLOHMANN_INCLUDE='$nlohmann' -DJV3_SENTENCEPIECE_SRC='$spm_src' >/dev/null \
-    && scripts/em cmake --build build/wasm -j $jobs"
   mkdir -p dist
-  cp build/wasm/jina-v3-wasm.mjs build/wasm/jina-v3-wasm.wasm dist/
-  log "dist/: $(du -h dist/jina-v3-wasm.wasm | cut -f1) wasm"
+  for v in "${variants[@]}"; do
+    wasm_variant "$v"
+    prefix=$(scripts/deps/prefix.sh "$v")
+    timed "wasm build ($v)" bash -c "scripts/em emcmake cmake -S . -B build/$v -DCMAKE_BUILD_TYPE=Release $cmake_flags \
+      -DJV3_WASM_OUTPUT=$out -DJV3_XNNPACK_PREFIX='$prefix' -DJV3_NLOHMANN_INCLUDE='$nlohmann' \
+      -DJV3_SENTENCEPIECE_SRC='$spm_src' >/dev/null && scripts/em cmake --build build/$v -j $jobs"
+    cp "build/$v/$out.mjs" "build/$v/$out.wasm" dist/
+    if [[ $v != wasm-st ]]; then
+      # Bundlers (Vite, webpack) follow `new Worker(new URL(...), {…})` only with literal options;
+      # Emscripten passes a variable holding the same literal: inline it.
+      opts='{type:"module",workerData:"em-pthread",name:"em-pthread"}'
+      grep -qF "var workerOptions=$opts;" "dist/$out.mjs" || die "dist/$out.mjs: pthread worker options not found (Emscripten changed?)"
+      sed -i "s|new Worker(new URL(\"$out.mjs\",import.meta.url),workerOptions)|new Worker(new URL(\"$out.mjs\",import.meta.url),$opts)|" "dist/$out.mjs"
+      grep -qF "import.meta.url),$opts)" "dist/$out.mjs" || die "dist/$out.mjs: could not inline the pthread worker options"
+    fi
+    log "dist/$out.wasm: $(du -h "dist/$out.wasm" | cut -f1)"
+  done
 fi

@@ -81,21 +81,7 @@ struct Converter {
     for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
       const int64_t nr = std::min(block_rows, rows - r0);
       JV3_RETURN_IF_ERROR(st.ReadF32(*src, r0 * cols, nr * cols, buf.data()));
-      for (int64_t r = 0; r < nr; ++r) {
-        const float* x = &buf[r * cols];
-        float amax = 0.f;
-        for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
-        if (!std::isfinite(amax)) {
-          return Status(Code::kBadCheckpoint, "model.safetensors: tensor " + spec.source + " row " +
-                                                  std::to_string(r0 + r) + " holds NaN or Inf");
-        }
-        const float scale = amax > 0.f ? amax / 127.f : 1.f;
-        scales[r0 + r] = scale;
-        for (int64_t c = 0; c < cols; ++c) {
-          const float v = std::nearbyint(x[c] / scale);
-          q[r * cols + c] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, v)));
-        }
-      }
+      JV3_RETURN_IF_ERROR(QuantizeRowsI8(buf.data(), nr, cols, spec.source, r0, q.data(), &scales[r0]));
       JV3_RETURN_IF_ERROR(w->Put(q.data(), nr * cols));
     }
     return Status::Ok();
@@ -107,11 +93,14 @@ struct Converter {
     const int64_t d = config.hidden_size, T = config.num_tasks(), r = config.lora_rank, tv = config.type_vocab_size;
     const SafeTensor *orig, *la = nullptr, *lb = nullptr;
     JV3_RETURN_IF_ERROR(Source(spec, spec.source, {tv, d}, &orig));
-    std::vector<float> rows((1 + T) * d), a(T * tv * r), b(T * r * d);
+    std::vector<float> rows((1 + T) * d), a, b;
     JV3_RETURN_IF_ERROR(st.ReadF32(*orig, 0, d, rows.data()));
     if (T) {
+      // Sized only after the shapes matched the file's tensors, so the file bounds the allocation.
       JV3_RETURN_IF_ERROR(Source(spec, spec.source_lora_a, {T, tv, r}, &la));
       JV3_RETURN_IF_ERROR(Source(spec, spec.source_lora_b, {T, r, d}, &lb));
+      a.resize(T * tv * r);
+      b.resize(T * r * d);
       JV3_RETURN_IF_ERROR(st.ReadF32(*la, 0, a.size(), a.data()));
       JV3_RETURN_IF_ERROR(st.ReadF32(*lb, 0, b.size(), b.data()));
     }
@@ -139,37 +128,82 @@ struct Converter {
 
 }  // namespace
 
-Status ConvertCheckpoint(const std::string& config_json, const std::string& tokenizer_json,
-                         const std::string& tokenizer_config_json, ReadAtFn read_safetensors,
-                         uint64_t safetensors_size, WriteAtFn write, const ConvertOptions& options,
-                         ConvertResult* result) {
-  ModelHeader header;
-  header.int8 = options.int8;
-  header.config_json = config_json;
-  header.tokenizer_json = tokenizer_json;
-  header.tokenizer_config_json = tokenizer_config_json;
-  JV3_RETURN_IF_ERROR(ParseModelConfig(config_json, &header.config));
+Status QuantizeRowsI8(const float* x, int64_t rows, int64_t cols, const std::string& name, int64_t first_row,
+                      int8_t* q, float* scales) {
+  for (int64_t r = 0; r < rows; ++r, x += cols, q += cols) {
+    float amax = 0.f;
+    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
+    if (!std::isfinite(amax)) {
+      return Status(Code::kBadCheckpoint, "model.safetensors: tensor " + name + " row " +
+                                              std::to_string(first_row + r) + " holds NaN or Inf");
+    }
+    const float scale = amax > 0.f ? amax / 127.f : 1.f;
+    scales[r] = scale;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = std::nearbyint(x[c] / scale);
+      q[c] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, v)));
+    }
+  }
+  return Status::Ok();
+}
+
+Status PlanModelFile(const std::string& config_json, const std::string& tokenizer_json,
+                     const std::string& tokenizer_config_json, bool int8, ModelHeader* header,
+                     std::vector<TensorSpec>* schema) {
+  *header = ModelHeader();
+  header->int8 = int8;
+  header->config_json = config_json;
+  header->tokenizer_json = tokenizer_json;
+  header->tokenizer_config_json = tokenizer_config_json;
+  JV3_RETURN_IF_ERROR(ParseModelConfig(config_json, &header->config));
 
   // Validate the tokenizer now, so a file that converts is a file that loads.
   TokenizerSpec tok;
   JV3_RETURN_IF_ERROR(ParseTokenizerJson(tokenizer_json, tokenizer_config_json, &tok));
-  if (static_cast<int>(tok.pieces.size()) > header.config.vocab_size) {
+  {
+    // Building it checks what parsing cannot (the charsmap's trie, Replace patterns, UTF-8).
+    std::unique_ptr<Tokenizer> built;
+    TokenizerSpec copy = tok;
+    JV3_RETURN_IF_ERROR(Tokenizer::Create(std::move(copy), &built));
+  }
+  if (static_cast<int>(tok.pieces.size()) > header->config.vocab_size) {
     return Status(Code::kBadCheckpoint, "tokenizer.json has " + std::to_string(tok.pieces.size()) +
                                             " pieces but config.json vocab_size is " +
-                                            std::to_string(header.config.vocab_size));
+                                            std::to_string(header->config.vocab_size));
   }
 
-  SafeTensorsFile st;
-  JV3_RETURN_IF_ERROR(SafeTensorsFile::Open(std::move(read_safetensors), safetensors_size, &st));
-
-  const std::vector<TensorSpec> schema = ModelSchema(header.config, options.int8);
+  *schema = ModelSchema(header->config, int8);
   uint64_t offset = 0;
-  for (const TensorSpec& s : schema) {
+  for (const TensorSpec& s : *schema) {
     offset = (offset + kDataAlign - 1) / kDataAlign * kDataAlign;
-    header.tensors.push_back({s.name, s.dtype, s.shape, offset, static_cast<uint64_t>(s.nbytes()), 0});
+    header->tensors.push_back({s.name, s.dtype, s.shape, offset, static_cast<uint64_t>(s.nbytes()), 0});
     offset += s.nbytes();
   }
-  header.data_size = offset;
+  header->data_size = offset;
+  return Status::Ok();
+}
+
+Status ProduceTensor(const SafeTensorsFile& st, const ModelConfig& config, const TensorSpec& spec,
+                     std::vector<float>* scales, const WriteAtFn& write, uint64_t offset, uint32_t* crc) {
+  Converter conv{st, config, std::move(*scales)};
+  TensorWriter w{write, offset};
+  Status status = conv.Produce(spec, &w);
+  *scales = std::move(conv.scales);
+  *crc = w.crc;
+  return status;
+}
+
+namespace {
+
+Status Convert(const std::string& config_json, const std::string& tokenizer_json,
+               const std::string& tokenizer_config_json, ReadAtFn read_safetensors, uint64_t safetensors_size,
+               WriteAtFn write, const ConvertOptions& options, ConvertResult* result) {
+  ModelHeader header;
+  std::vector<TensorSpec> schema;
+  JV3_RETURN_IF_ERROR(
+      PlanModelFile(config_json, tokenizer_json, tokenizer_config_json, options.int8, &header, &schema));
+  SafeTensorsFile st;
+  JV3_RETURN_IF_ERROR(SafeTensorsFile::Open(std::move(read_safetensors), safetensors_size, &st));
 
   // Header first with placeholder checksums (fixed width), data, then the header again.
   std::string block;
@@ -206,6 +240,22 @@ Status ConvertCheckpoint(const std::string& config_json, const std::string& toke
     result->tensors = static_cast<int>(schema.size());
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ConvertCheckpoint(const std::string& config_json, const std::string& tokenizer_json,
+                         const std::string& tokenizer_config_json, ReadAtFn read_safetensors,
+                         uint64_t safetensors_size, WriteAtFn write, const ConvertOptions& options,
+                         ConvertResult* result) {
+  // Buffers are bounded by the checkpoint's own tensors, but a large one can still exceed the heap
+  // (wasm32 has 4 GB): report that instead of terminating.
+  try {
+    return Convert(config_json, tokenizer_json, tokenizer_config_json, std::move(read_safetensors), safetensors_size,
+                   std::move(write), options, result);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory while converting the checkpoint");
+  }
 }
 
 }  // namespace jv3

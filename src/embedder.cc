@@ -24,6 +24,15 @@ Status Embedder::Create(std::unique_ptr<Model> model, std::unique_ptr<Embedder>*
   TokenizerSpec spec;
   JV3_RETURN_IF_ERROR(ParseTokenizerJson(model->header().tokenizer_json, model->header().tokenizer_config_json, &spec));
   JV3_RETURN_IF_ERROR(Tokenizer::Create(std::move(spec), &e->tokenizer_));
+  // Every id the tokenizer can emit must index the embedding table (a hand-made file could disagree).
+  const TokenizerSpec& ts = e->tokenizer_->spec();
+  int64_t top = static_cast<int64_t>(ts.pieces.size()) - 1;
+  for (int64_t id : {int64_t(ts.bos_id), int64_t(ts.eos_id)}) top = std::max(top, id);
+  for (const auto& t : ts.added_tokens) top = std::max<int64_t>(top, t.id);
+  if (top >= model->config().vocab_size || ts.bos_id < 0 || ts.eos_id < 0) {
+    return Status(Code::kModelFormat, "model file: the tokenizer emits ids up to " + std::to_string(top) +
+                                          " but the model's vocab_size is " + std::to_string(model->config().vocab_size));
+  }
   e->max_length_ = std::min(e->tokenizer_->spec().max_length, model->config().max_position_embeddings);
   e->model_ = std::move(model);
   *out = std::move(e);
@@ -69,6 +78,10 @@ Status Embedder::Tokenize(const std::string& text, bool truncate, Encoding* out)
 Status Embedder::CheckOptions(const EmbedOptions& o, size_t texts, int* dim) const {
   const ModelConfig& c = config();
   if (texts == 0) return Status(Code::kEmptyInput, "no texts to embed; pass at least one string");
+  if (texts > o.max_texts) {
+    return Status(Code::kLimit, std::to_string(texts) + " texts in one call, the limit is " + std::to_string(o.max_texts) +
+                                    "; split the input or raise maxTexts");
+  }
   if (o.tasks.size() != 1 && o.tasks.size() != texts) {
     return Status(Code::kInvalidArgument, "give one task, or one task per text (" + std::to_string(texts) + ")");
   }
@@ -119,11 +132,17 @@ Status Embedder::Embed(const std::vector<std::string>& texts, const EmbedOptions
   if (o.late_chunking) return EmbedLateChunks(texts, o, dim, out);
 
   std::vector<std::vector<int32_t>> ids(texts.size());
+  int64_t call_tokens = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
     const int task = o.tasks.size() == 1 ? o.tasks[0] : o.tasks[i];
     Encoding enc;
     Status st = Tokenize(ModelInput(texts[i], task, o), o.truncate, &enc);
     if (!st.ok()) return Status(st.code(), "text " + std::to_string(i) + ": " + st.message());
+    call_tokens += static_cast<int64_t>(enc.ids.size());
+    if (call_tokens > o.max_tokens) {
+      return Status(Code::kLimit, "more than " + std::to_string(o.max_tokens) + " tokens in one call (reached at text " +
+                                      std::to_string(i) + "); split the input or raise maxTokens");
+    }
     ids[i] = std::move(enc.ids);
   }
   EmbedResult r;
@@ -166,17 +185,7 @@ Status Embedder::EmbedTokenSpans(const std::string& text, const std::vector<std:
                                                 std::to_string(n) + " tokens");
     }
   }
-  std::vector<SequenceInput> batch = {{&enc.ids, o.tasks[0]}};
-  JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
-  EmbedResult r;
-  r.dim = dim;
-  for (const auto& s : spans) {
-    Pool(hidden_.data(), s.first, s.second, dim, o.normalized, &r.embeddings);
-    r.token_counts.push_back(s.second - s.first);
-  }
-  r.total_tokens = n;
-  *out = std::move(r);
-  return Status::Ok();
+  return PoolSpans(enc.ids, o.tasks[0], spans, dim, o.normalized, out);
 }
 
 // A token belongs to the chunk holding max(offset_start - instruction length, 0) of the document;
@@ -218,15 +227,21 @@ Status Embedder::EmbedLateChunks(const std::vector<std::string>& chunks, const E
     spans.front().first = 0;
     spans.back().second = n;
   }
-  std::vector<SequenceInput> batch = {{&enc.ids, task}};
+  return PoolSpans(enc.ids, task, spans, dim, o.normalized, out);
+}
+
+Status Embedder::PoolSpans(const std::vector<int32_t>& ids, int task,
+                           const std::vector<std::pair<int32_t, int32_t>>& spans, int dim, bool normalized,
+                           EmbedResult* out) {
+  std::vector<SequenceInput> batch = {{&ids, task}};
   JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
   EmbedResult r;
   r.dim = dim;
   for (const auto& s : spans) {
-    Pool(hidden_.data(), s.first, s.second, dim, o.normalized, &r.embeddings);
+    Pool(hidden_.data(), s.first, s.second, dim, normalized, &r.embeddings);
     r.token_counts.push_back(s.second - s.first);
   }
-  r.total_tokens = n;
+  r.total_tokens = static_cast<int64_t>(ids.size());
   *out = std::move(r);
   return Status::Ok();
 }

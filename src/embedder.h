@@ -23,6 +23,10 @@ struct EmbedOptions {
   // Late-chunking spans: false = exactly the chunk's own tokens; true = the jina-ai/late-chunking
   // convention (the first chunk also covers <s> and the instruction, the last one </s>).
   bool extended_spans = false;
+  // Per-call maxima (E_LIMIT beyond them): they bound a call's memory and time, so one oversized
+  // request fails cleanly instead of exhausting the heap or holding the instance for minutes.
+  size_t max_texts = 10000;
+  int64_t max_tokens = 1 << 20;  // summed over the call's texts, with <s>/</s> and instructions
 };
 
 struct EmbedResult {
@@ -57,6 +61,9 @@ class Embedder {
   std::string ModelInput(const std::string& text, int task, const EmbedOptions& o) const;
   // Mean of hidden rows [begin, end), truncated to dim and normalized, appended to out.
   void Pool(const float* hidden, size_t begin, size_t end, int dim, bool normalized, std::vector<float>* out) const;
+  // One forward pass over `ids`, then one pooled vector per [start, end) span of token indices.
+  Status PoolSpans(const std::vector<int32_t>& ids, int task, const std::vector<std::pair<int32_t, int32_t>>& spans,
+                   int dim, bool normalized, EmbedResult* out);
   Status EmbedLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, int dim, EmbedResult* out);
 
   std::unique_ptr<Model> model_;

@@ -3,6 +3,7 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "converter.h"
 #include "embedder.h"
 #include "loader.h"
+#include "stream_converter.h"
 
 using emscripten::val;
 
@@ -166,6 +168,16 @@ class Engine {
     o->instruction = Flag(opt, "instruction", true);
     o->truncate = Flag(opt, "truncate", false);
     o->late_chunking = Flag(opt, "lateChunking", false);
+    for (const char* key : {"maxTexts", "maxTokens"}) {
+      val v = opt[key];
+      if (v.isUndefined() || v.isNull()) continue;
+      const double d = v.isNumber() ? v.as<double>() : -1;
+      if (!(d >= 1 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d)))) {
+        return Status(Code::kInvalidArgument, std::string(key) + " must be a positive integer");
+      }
+      if (std::string(key) == "maxTexts") o->max_texts = static_cast<size_t>(std::min(d, 4294967295.0));
+      else o->max_tokens = static_cast<int64_t>(d);
+    }
     val conv = opt["spanConvention"];
     if (!conv.isUndefined() && !conv.isNull()) {
       const std::string c = conv.isString() ? conv.as<std::string>() : "";
@@ -205,6 +217,9 @@ class JsModelLoader {
     return o;
   }
 
+  // For StreamConverter.finish: model-file bytes straight from wasm memory, no round trip to JS.
+  Status PushBytes(const uint8_t* data, size_t n) { return loader_.Push(data, n); }
+
   val finish(int threads) {
     std::unique_ptr<Embedder> e;
     Status st = loader_.Finish(threads, &e);
@@ -216,6 +231,72 @@ class JsModelLoader {
 
  private:
   ModelLoader loader_;
+  std::vector<uint8_t> buffer_;
+};
+
+// The official checkpoint converted while it streams (stream_converter.h): safetensors chunks in,
+// the model file out into a ModelLoader, and to `onChunk` (e.g. a cache entry) if given.
+class JsStreamConverter {
+ public:
+  // args: { config, tokenizer, tokenizerConfig, dtype: "int8" | "f32", safetensorsSize (0: unknown) }
+  val init(val args) {
+    auto text = [&](const char* key) {
+      val v = args[key];
+      return v.isString() ? v.as<std::string>() : std::string();
+    };
+    const std::string dtype = text("dtype");
+    if (!dtype.empty() && dtype != "int8" && dtype != "f32") {
+      return ErrorResult(Status(Code::kInvalidArgument, "dtype must be \"int8\" or \"f32\", got \"" + dtype + "\""));
+    }
+    val size = args["safetensorsSize"];
+    Status st = StreamConverter::Create(text("config"), text("tokenizer"), text("tokenizerConfig"), dtype != "f32",
+                                        size.isNumber() ? static_cast<uint64_t>(size.as<double>()) : 0, &conv_);
+    return st.ok() ? Progress() : ErrorResult(st);
+  }
+
+  val push(val chunk) {
+    if (!conv_) return ErrorResult(Status(Code::kState, "StreamConverter.init was not called or failed"));
+    CopyIn(chunk, &buffer_);
+    Status st = conv_->Push(buffer_.data(), buffer_.size());
+    return st.ok() ? Progress() : ErrorResult(st);
+  }
+
+  val finish(JsModelLoader& loader, val on_chunk) {
+    if (!conv_) return ErrorResult(Status(Code::kState, "StreamConverter.init was not called or failed"));
+    std::vector<uint8_t>().swap(buffer_);
+    const bool forward = !on_chunk.isUndefined() && !on_chunk.isNull();
+    ConvertResult result;
+    Status st = conv_->Finish(
+        [&](const uint8_t* data, size_t n) {
+          JV3_RETURN_IF_ERROR(loader.PushBytes(data, n));
+          if (forward) {
+            val ok = on_chunk(val(emscripten::typed_memory_view(n, data)));
+            if (!ok.isUndefined() && !ok.as<bool>()) return Status(Code::kIo, "writing the converted model failed");
+          }
+          return Status::Ok();
+        },
+        &result);
+    conv_.reset();
+    if (!st.ok()) return ErrorResult(st);
+    val o = val::object();
+    o.set("bytesWritten", static_cast<double>(result.bytes_written));
+    o.set("tensors", result.tensors);
+    return o;
+  }
+
+ private:
+  val Progress() const {
+    const StreamProgress& p = conv_->progress();
+    val o = val::object();
+    o.set("bytesLoaded", static_cast<double>(p.bytes_in));
+    o.set("bytesTotal", static_cast<double>(p.bytes_total));
+    o.set("tensorsReady", p.tensors_ready);
+    o.set("tensorsTotal", p.tensors_total);
+    o.set("phase", std::string("converting"));
+    return o;
+  }
+
+  std::unique_ptr<StreamConverter> conv_;
   std::vector<uint8_t> buffer_;
 };
 
@@ -266,10 +347,41 @@ val Convert(val args) {
 
 val ErrorCodes() {
   val list = val::array();
-  for (int c = static_cast<int>(Code::kInvalidArgument); c <= static_cast<int>(Code::kIo); ++c) {
+  for (int c = static_cast<int>(Code::kInvalidArgument); c <= static_cast<int>(Code::kLimit); ++c) {
     list.call<void>("push", std::string(CodeName(static_cast<Code>(c))));
   }
   return list;
+}
+
+// A C++ exception must not unwind into JS (it would skip destructors and leave the instance in an
+// unknown state): an allocation that fails outside the paths that already report E_OUT_OF_MEMORY
+// becomes an error result like any other.
+template <typename F>
+val Guarded(F&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return ErrorResult(Status(Code::kOutOfMemory,
+                              "out of memory; embed fewer or shorter texts per call, or use a smaller model"));
+  } catch (const std::exception& e) {
+    return ErrorResult(Status(Code::kBackend, std::string("internal error: ") + e.what()));
+  }
+}
+
+// Binds a method through Guarded: GuardedMethod<&Class::method>::Call(self, args...).
+template <auto M>
+struct GuardedMethod;
+template <typename C, typename... A, val (C::*M)(A...)>
+struct GuardedMethod<M> {
+  static val Call(C& self, A... args) { return Guarded([&] { return (self.*M)(std::forward<A>(args)...); }); }
+};
+template <typename C, typename... A, val (C::*M)(A...) const>
+struct GuardedMethod<M> {
+  static val Call(C& self, A... args) { return Guarded([&] { return (self.*M)(std::forward<A>(args)...); }); }
+};
+
+val GuardedConvert(val args) {
+  return Guarded([&] { return Convert(std::move(args)); });
 }
 
 }  // namespace
@@ -278,14 +390,19 @@ val ErrorCodes() {
 EMSCRIPTEN_BINDINGS(jina_v3_wasm) {
   using namespace jv3;
   emscripten::class_<Engine>("Engine")
-      .function("info", &Engine::info)
-      .function("tokenize", &Engine::tokenize)
-      .function("embed", &Engine::embed)
-      .function("embedTokenSpans", &Engine::embedTokenSpans);
+      .function("info", &GuardedMethod<&Engine::info>::Call)
+      .function("tokenize", &GuardedMethod<&Engine::tokenize>::Call)
+      .function("embed", &GuardedMethod<&Engine::embed>::Call)
+      .function("embedTokenSpans", &GuardedMethod<&Engine::embedTokenSpans>::Call);
   emscripten::class_<JsModelLoader>("ModelLoader")
       .constructor<>()
-      .function("push", &JsModelLoader::push)
-      .function("finish", &JsModelLoader::finish);
-  emscripten::function("convert", &Convert);
+      .function("push", &GuardedMethod<&JsModelLoader::push>::Call)
+      .function("finish", &GuardedMethod<&JsModelLoader::finish>::Call);
+  emscripten::class_<JsStreamConverter>("StreamConverter")
+      .constructor<>()
+      .function("init", &GuardedMethod<&JsStreamConverter::init>::Call)
+      .function("push", &GuardedMethod<&JsStreamConverter::push>::Call)
+      .function("finish", &GuardedMethod<&JsStreamConverter::finish>::Call);
+  emscripten::function("convert", &GuardedConvert);
   emscripten::function("errorCodes", &ErrorCodes);
 }

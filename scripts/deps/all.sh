@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch, patch and build all C/C++ dependencies (idempotent, CI-safe): all.sh [native|wasm|wasm-relaxed|all]...
+# Fetch, patch and build all C/C++ dependencies (idempotent, CI-safe): all.sh [native|wasm|wasm-relaxed|wasm-st|all]...
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -9,8 +9,8 @@ targets=()
 for arg in "${@:-all}"; do
   case $arg in
     all) targets+=(native wasm) ;;
-    native | wasm | wasm-relaxed) targets+=("$arg") ;;
-    *) die "usage: $0 [native|wasm|wasm-relaxed|all]..." ;;
+    native | wasm | wasm-relaxed | wasm-st) targets+=("$arg") ;;
+    *) die "usage: $0 [native|wasm|wasm-relaxed|wasm-st|all]..." ;;
   esac
 done
 

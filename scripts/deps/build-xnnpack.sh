@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Build XNNPACK (+pthreadpool, cpuinfo) for native|wasm|wasm-relaxed into a cached prefix; prints the prefix last.
+# Build XNNPACK (+pthreadpool, cpuinfo) for native|wasm|wasm-relaxed|wasm-st into a cached prefix; prints the prefix last.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 target=${1:-}
-[[ $target =~ ^(native|wasm|wasm-relaxed)$ ]] || die "usage: $0 native|wasm|wasm-relaxed"
+[[ $target =~ ^(native|wasm|wasm-relaxed|wasm-st)$ ]] || die "usage: $0 native|wasm|wasm-relaxed|wasm-st"
 
 "$JV3_DEPS/fetch.sh"
 if [[ $target == native ]]; then

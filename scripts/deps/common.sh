@@ -107,7 +107,7 @@ emscripten_chroot_exec() {
     /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$PWD" "$@"
 }
 
-# Target-specific XNNPACK build settings: sets XNN_CFLAGS and XNN_CMAKE_ARGS for native|wasm|wasm-relaxed.
+# Target-specific XNNPACK build settings: sets XNN_CFLAGS and XNN_CMAKE_ARGS for native|wasm|wasm-relaxed|wasm-st.
 # JV3_XNNPACK_EXTRA_FLAGS (e.g. -fsanitize=address) is appended and gives a separate prefix.
 xnnpack_config() {
   XNN_CMAKE_ARGS=(
@@ -123,7 +123,10 @@ xnnpack_config() {
     native) XNN_CFLAGS="-O2 -DNDEBUG -fPIC" ;;
     wasm) XNN_CFLAGS="-O3 -DNDEBUG -msimd128 -pthread" ;;
     wasm-relaxed) XNN_CFLAGS="-O3 -DNDEBUG -msimd128 -mrelaxed-simd -pthread" ;;
-    *) die "unknown target '$1' (native|wasm|wasm-relaxed)" ;;
+    # No -pthread: pthreadpool builds its single-threaded shim (see the pthreadpool patch), for
+    # pages without cross-origin isolation and for Cloudflare Workers.
+    wasm-st) XNN_CFLAGS="-O3 -DNDEBUG -msimd128" ;;
+    *) die "unknown target '$1' (native|wasm|wasm-relaxed|wasm-st)" ;;
   esac
   XNN_CFLAGS+=${JV3_XNNPACK_EXTRA_FLAGS:+ $JV3_XNNPACK_EXTRA_FLAGS}
 }

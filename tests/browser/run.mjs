@@ -1,0 +1,43 @@
+// The browser side of tests/browser.test.mjs: loads a model by URL on the page or in a worker,
+// embeds every given case and returns plain arrays (structured-clonable) for the Node side.
+
+/**
+ * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean }} job
+ */
+export async function runJob({ where, url, load, cases, tamperCache }) {
+  const { JinaEmbeddings, JinaEmbeddingsWorker } = window.jv3;
+  if (tamperCache) {
+    // One bit flipped near the end (inside the last tensor) of every cached model file.
+    const cache = await caches.open('jina-v3-wasm-models');
+    for (const request of await cache.keys()) {
+      const bytes = new Uint8Array(await (await cache.match(request)).arrayBuffer());
+      bytes[bytes.length - 100] ^= 1;
+      await cache.put(request, new Response(bytes));
+    }
+  }
+  const progress = [];
+  const options = { ...load, onProgress: (p) => progress.push(p.phase) };
+  const started = performance.now();
+  const model = where === 'worker' ? await JinaEmbeddingsWorker.load(url, options) : await JinaEmbeddings.load(url, options);
+  const loadMs = performance.now() - started;
+  // The main thread must stay responsive while a worker embeds: count timer ticks meanwhile.
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    // All calls issued at once: they must queue on the one instance and come back in order.
+    const results = await Promise.all(cases.map((c) => model.embed(c.text, c.options)));
+    return {
+      variant: model.info.variant,
+      isolated: globalThis.crossOriginIsolated,
+      threads: model.info.threads,
+      loadMs,
+      progressEvents: progress.length,
+      phases: [...new Set(progress)],
+      ticks,
+      vectors: results.map((r) => Array.from(r.data[0].embedding)),
+    };
+  } finally {
+    clearInterval(timer);
+    await model.dispose();
+  }
+}

@@ -1,0 +1,93 @@
+// The three shipped wasm builds and embeddingType: the single-thread and relaxed-SIMD builds give
+// the fixture's vectors too (f32 model, max |Δ| ≤ 1e-5), and the packed encodings match the floats.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, test } from 'node:test';
+
+import { detectVariant, EMBEDDING_TYPES, hasRelaxedSimd, JinaEmbeddings } from '../js/index.mjs';
+import { assertClose, assertCode, caseOptions, convertedModel, loadExpected, loadModel, tempDir } from './helpers.mjs';
+
+const execFileP = promisify(execFile);
+const TOL = 1e-5;
+const exp = loadExpected();
+const firstCase = { text: exp.texts[0].text, c: exp.texts[0].cases[0] };
+let model;
+
+before(async () => {
+  model = await loadModel('f32');
+});
+after(() => model?.dispose());
+
+test('node picks the SIMD128 pthreads build', () => {
+  assert.equal(detectVariant(), 'wasm');
+  // node 20 validates relaxed SIMD only behind a flag: the probe must say so rather than crash.
+  assert.equal(typeof hasRelaxedSimd(), 'boolean');
+});
+
+test('single-thread build: fixture vectors, one thread', async () => {
+  const st = await JinaEmbeddings.load(await convertedModel('f32'), { variant: 'wasm-st', threads: 4 });
+  try {
+    assert.equal(st.info.threads, 1);
+    for (const text of exp.texts.slice(0, 4)) {
+      for (const c of text.cases) {
+        const { data } = await st.embed(text.text, caseOptions(c));
+        assertClose(data[0].embedding, c.embedding, TOL, `${text.id} / ${c.task}`);
+      }
+    }
+  } finally {
+    await st.dispose();
+  }
+});
+
+test('relaxed-SIMD build: fixture vectors (node with --experimental-wasm-relaxed-simd)', async () => {
+  // node 20 runs relaxed SIMD only behind this flag (and detectVariant never picks it in Node),
+  // so the build is exercised in a child process; Chromium runs it in the browser tests.
+  const script = `
+    import { JinaEmbeddings, hasRelaxedSimd } from ${JSON.stringify(new URL('../js/index.mjs', import.meta.url).href)};
+    if (!hasRelaxedSimd()) throw new Error('probe says no relaxed SIMD under the flag');
+    const m = await JinaEmbeddings.load(process.argv[2], { variant: 'wasm-relaxed', threads: 2 });
+    const { data } = await m.embed(process.argv[3], JSON.parse(process.argv[4]));
+    console.log(JSON.stringify({ info: m.info.threads, v: [...data[0].embedding] }));
+    await m.dispose();
+    process.exit(0);`;
+  // A file, not -e: the pthread workers inherit execArgv, and --input-type breaks their start.
+  const file = path.join(tempDir(), 'relaxed-child.mjs');
+  fs.writeFileSync(file, script);
+  const { stdout } = await execFileP(process.execPath, [
+    '--experimental-wasm-relaxed-simd', file,
+    await convertedModel('f32'), firstCase.text, JSON.stringify(caseOptions(firstCase.c)),
+  ], { timeout: 60_000 });
+  const { info, v } = JSON.parse(stdout);
+  assert.equal(info, 2);
+  assertClose(v, firstCase.c.embedding, TOL, 'relaxed build');
+});
+
+test('unknown variant is E_INVALID_ARGUMENT', async () => {
+  await assertCode(JinaEmbeddings.load(await convertedModel('f32'), { variant: 'wasm64' }), 'E_INVALID_ARGUMENT');
+});
+
+test('embeddingType: base64, binary and ubinary pack the float vector as the Jina API does', async () => {
+  assert.deepEqual(EMBEDDING_TYPES, ['float', 'base64', 'binary', 'ubinary']);
+  const texts = [exp.texts[0].text, exp.texts[1].text];
+  const floats = (await model.embed(texts, { task: 'text-matching' })).data.map((d) => d.embedding);
+  const b64 = await model.embed(texts, { task: 'text-matching', embeddingType: 'base64' });
+  const ub = await model.embed(texts, { task: 'text-matching', embeddingType: 'ubinary' });
+  const bin = await model.embed(texts, { task: 'text-matching', embeddingType: 'binary' });
+  for (const [i, f] of floats.entries()) {
+    const decoded = new Float32Array(new Uint8Array(Buffer.from(b64.data[i].embedding, 'base64')).buffer);
+    assert.deepEqual(decoded, f, 'base64 is the float32 little-endian bytes');
+    const u = ub.data[i].embedding;
+    assert.ok(u instanceof Uint8Array);
+    assert.equal(u.length, f.length / 8);
+    for (let d = 0; d < f.length; d++) {
+      assert.equal((u[d >> 3] >> (7 - (d & 7))) & 1, f[d] > 0 ? 1 : 0, `bit ${d}`);
+    }
+    const s = bin.data[i].embedding;
+    assert.ok(s instanceof Int8Array);
+    assert.deepEqual([...s], [...u].map((x) => x - 128));
+  }
+  await assertCode(model.embed('x', { embeddingType: 'int4' }), 'E_INVALID_ARGUMENT');
+});
