@@ -569,7 +569,7 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
     bool set = false;
   };
   std::vector<Best> best(s.size() + 1);
-  const std::vector<float>& scores = spec.scores;
+  const std::vector<double>& scores = spec.scores;
   for (size_t pos = 0; pos < s.size();) {
     const double here = best[pos].score;
     size_t mblen;
@@ -577,7 +577,7 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
     bool has_single = false;
     trie.CommonPrefixSearch(s, pos, [&](int32_t id, size_t len) {
       Best& target = best[pos + len];
-      const double candidate = static_cast<double>(scores[id]) + here;
+      const double candidate = scores[id] + here;
       if (!target.set || candidate > target.score) {
         target = {candidate, pos, id, true};
       }
@@ -621,9 +621,9 @@ Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
     if (unicode::RepairUtf8(p) != p) return Status(Code::kTokenizer, "vocabulary piece is not valid UTF-8");
   }
   double min_score = std::numeric_limits<double>::infinity();
-  for (float sc : spec.scores) {
+  for (double sc : spec.scores) {
     if (!(sc == sc)) return Status(Code::kTokenizer, "vocabulary score is NaN");
-    min_score = std::min(min_score, static_cast<double>(sc));
+    min_score = std::min(min_score, sc);
   }
   impl->unk_score = min_score - 10.0;
 

@@ -29,7 +29,7 @@ struct TokenizerSpec {
   };
 
   std::vector<std::string> pieces;        // model.vocab[i][0]; index = token id
-  std::vector<float> scores;              // model.vocab[i][1]
+  std::vector<double> scores;             // model.vocab[i][1], as Hugging Face's parser reads it
   int32_t unk_id = 3;                     // model.unk_id
   std::string precompiled_charsmap;       // raw bytes (base64-decoded) of the Precompiled step, empty if none
   std::vector<NormalizerStep> normalizer; // in order

@@ -2,7 +2,9 @@
 // Precompiled/Replace normalizers, Metaspace pre-tokenizer) and tokenizer_config.json.
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -11,6 +13,44 @@
 
 namespace jv3 {
 namespace {
+
+// Hugging Face tokenizers reads vocab scores with serde_json's default float parser, which is not
+// correctly rounded: it converts the decimal significand (a u64) to f64, then multiplies or divides
+// by an exact power of ten. About one score in four lands an ulp away from the exact value, and
+// Viterbi ties (equal-score segmentations) are decided by those ulps, so we derive the same f64.
+// tokenizer.json holds each score in its shortest round-trip form (as Python and serde write it),
+// which std::to_chars reproduces from the correctly rounded value nlohmann parsed.
+double AsHuggingFaceReadsIt(double exact) {
+  static const std::vector<double> kPow10 = [] {
+    std::vector<double> p(309);
+    for (int i = 0; i < 309; ++i) p[i] = std::strtod(("1e" + std::to_string(i)).c_str(), nullptr);
+    return p;
+  }();
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, exact);
+  if (res.ec != std::errc()) return exact;
+  uint64_t significand = 0;
+  int exponent = 0, digits = 0;
+  bool negative = false, fraction = false;
+  for (const char* c = buf; c < res.ptr; ++c) {
+    if (*c == '-') {
+      negative = true;
+    } else if (*c == '.') {
+      fraction = true;
+    } else if (*c == 'e') {
+      exponent += std::atoi(c + 1);
+      break;
+    } else {
+      significand = significand * 10 + static_cast<uint64_t>(*c - '0');
+      if (fraction) --exponent;
+      if (++digits > 19) return exact;  // serde takes another path for such long numbers
+    }
+  }
+  if (exponent < -308 || exponent > 308) return exact;
+  double f = static_cast<double>(significand);
+  f = exponent >= 0 ? f * kPow10[exponent] : f / kPow10[-exponent];
+  return negative ? -f : f;
+}
 
 using nlohmann::json;
 
@@ -202,7 +242,7 @@ Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
     if (!std::isfinite(score) || std::fabs(score) > std::numeric_limits<float>::max())
       return Bad("Unigram vocab score out of range");
     spec->pieces.push_back(entry[0].get<std::string>());
-    spec->scores.push_back(static_cast<float>(score));
+    spec->scores.push_back(AsHuggingFaceReadsIt(score));
   }
   const auto unk = model->find("unk_id");
   if (unk == model->end() || !unk->is_number_integer()) return Unsupported("Unigram model without unk_id");
