@@ -17,9 +17,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { textOfTokens, WORKLOADS } from './bench/workloads.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const WORKLOADS = { a: [1, 16], b: [8, 128], c: [1, 512], d: [1, 2048], e: [1, 8192] };
 const args = process.argv.slice(2);
 // The last occurrence wins: a child gets the parent's arguments followed by its own.
 const opt = (name, dflt) => {
@@ -50,20 +50,6 @@ async function timeRuns(fn) {
   return { runs: times.length, medianMs: times[times.length >> 1], minMs: times[0], maxMs: times.at(-1) };
 }
 
-// A text of exactly `n` tokens: words of a multilingual sentence, searched by token count.
-async function textOfTokens(m, n) {
-  const words = 'The quick brown fox jumps over the lazy dog while a café in Berlin serves 42 Tassen Kaffee'.split(' ');
-  const text = (k) => Array.from({ length: k }, (_, i) => words[i % words.length]).join(' ');
-  let lo = 0, hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((await m.countTokens(text(mid), { truncate: true })) <= n) lo = mid;
-    else hi = mid - 1;
-  }
-  let t = text(lo);
-  for (let i = 0; i < n && (await m.countTokens(`${t} a`, { truncate: true })) <= n; i++) t += ' a';
-  return t;
-}
 
 async function childOurs(file, threads) {
   const { JinaEmbeddings } = await import('../js/index.mjs');

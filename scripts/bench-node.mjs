@@ -8,8 +8,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import { JinaEmbeddings } from '../js/index.mjs';
+import { textOfTokens, WORKLOADS } from './bench/workloads.mjs';
 
-const WORKLOADS = { a: [1, 16], b: [8, 128], c: [1, 512], d: [1, 2048], e: [1, 8192] };
 const args = process.argv.slice(2);
 // The last occurrence wins: a child gets the parent's arguments followed by its own.
 const opt = (name, dflt) => {
@@ -24,21 +24,6 @@ if (!model) {
 const runs = +opt('--runs', 5);
 const workloads = opt('--workloads', 'a,b,c').split(',');
 
-// A text of exactly `n` tokens: words of a multilingual sentence, searched by token count.
-async function textOfTokens(m, n) {
-  const words = 'The quick brown fox jumps over the lazy dog while a café in Berlin serves 42 Tassen Kaffee'.split(' ');
-  const text = (k) => Array.from({ length: k }, (_, i) => words[i % words.length]).join(' ');
-  let lo = 0, hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((await m.countTokens(text(mid), { truncate: true })) <= n) lo = mid;
-    else hi = mid - 1;
-  }
-  // Top up with one-token words to hit n exactly where the last word was several tokens.
-  let t = text(lo);
-  for (let i = 0; i < n && (await m.countTokens(`${t} a`, { truncate: true })) <= n; i++) t += ' a';
-  return t;
-}
 
 async function child(threads) {
   const t0 = performance.now();

@@ -140,67 +140,39 @@ Status LinearOp::Run(const float* x, size_t rows, float* y, ThreadPool* pool) {
   return s == xnn_status_success ? Status::Ok() : Backend("run fully_connected_nc_qd8_f32_qc8w", s);
 }
 
-Status GeluOp::Create(std::unique_ptr<GeluOp>* op) {
+Status RowwiseOp::Create(Kind kind, std::unique_ptr<RowwiseOp>* op) {
   JV3_RETURN_IF_ERROR(InitXnnpack());
-  std::unique_ptr<GeluOp> g(new GeluOp());
+  std::unique_ptr<RowwiseOp> r(new RowwiseOp(kind));
   xnn_operator_t o = nullptr;
-  xnn_status s = xnn_create_unary_elementwise_nc(xnn_unary_gelu, xnn_datatype_fp32, xnn_datatype_fp32, nullptr,
-                                                 nullptr, nullptr, 0, &o);
-  if (s != xnn_status_success) return Backend("create unary_elementwise_nc gelu", s);
-  g->op_ = o;
-  *op = std::move(g);
+  xnn_status s = kind == Kind::kGelu
+                     ? xnn_create_unary_elementwise_nc(xnn_unary_gelu, xnn_datatype_fp32, xnn_datatype_fp32, nullptr,
+                                                       nullptr, nullptr, 0, &o)
+                     : xnn_create_softmax_nc_f32(0, &o);
+  if (s != xnn_status_success) return Backend((std::string("create ") + r->Name()).c_str(), s);
+  r->op_ = o;
+  *op = std::move(r);
   return Status::Ok();
 }
 
-GeluOp::~GeluOp() {
+RowwiseOp::~RowwiseOp() {
   if (op_) xnn_delete_operator(static_cast<xnn_operator_t>(op_));
 }
 
-Status GeluOp::Run(float* x, size_t rows, size_t cols, ThreadPool* pool) {
+Status RowwiseOp::Run(float* x, size_t rows, size_t cols, ThreadPool* pool) {
   auto tp = static_cast<pthreadpool_t>(pool->handle());
   auto o = static_cast<xnn_operator_t>(op_);
   xnn_status s;
   if (rows != rows_ || cols != cols_) {
-    s = xnn_reshape_unary_elementwise_nc(o, rows, cols, cols, cols, tp);
-    if (s != xnn_status_success) return Backend("reshape unary_elementwise_nc gelu", s);
+    s = kind_ == Kind::kGelu ? xnn_reshape_unary_elementwise_nc(o, rows, cols, cols, cols, tp)
+                             : xnn_reshape_softmax_nc_f32(o, cols, cols, cols, rows, tp);
+    if (s != xnn_status_success) return Backend((std::string("reshape ") + Name()).c_str(), s);
     rows_ = rows;
     cols_ = cols;
   }
-  s = xnn_setup_unary_elementwise_nc(o, x, x);
-  if (s != xnn_status_success) return Backend("setup unary_elementwise_nc gelu", s);
+  s = kind_ == Kind::kGelu ? xnn_setup_unary_elementwise_nc(o, x, x) : xnn_setup_softmax_nc_f32(o, x, x);
+  if (s != xnn_status_success) return Backend((std::string("setup ") + Name()).c_str(), s);
   s = xnn_run_operator(o, tp);
-  return s == xnn_status_success ? Status::Ok() : Backend("run unary_elementwise_nc gelu", s);
-}
-
-Status SoftmaxOp::Create(std::unique_ptr<SoftmaxOp>* op) {
-  JV3_RETURN_IF_ERROR(InitXnnpack());
-  std::unique_ptr<SoftmaxOp> sm(new SoftmaxOp());
-  xnn_operator_t o = nullptr;
-  xnn_status s = xnn_create_softmax_nc_f32(0, &o);
-  if (s != xnn_status_success) return Backend("create softmax_nc_f32", s);
-  sm->op_ = o;
-  *op = std::move(sm);
-  return Status::Ok();
-}
-
-SoftmaxOp::~SoftmaxOp() {
-  if (op_) xnn_delete_operator(static_cast<xnn_operator_t>(op_));
-}
-
-Status SoftmaxOp::Run(float* x, size_t rows, size_t cols, ThreadPool* pool) {
-  auto tp = static_cast<pthreadpool_t>(pool->handle());
-  auto o = static_cast<xnn_operator_t>(op_);
-  xnn_status s;
-  if (rows != rows_ || cols != cols_) {
-    s = xnn_reshape_softmax_nc_f32(o, cols, cols, cols, rows, tp);
-    if (s != xnn_status_success) return Backend("reshape softmax_nc_f32", s);
-    rows_ = rows;
-    cols_ = cols;
-  }
-  s = xnn_setup_softmax_nc_f32(o, x, x);
-  if (s != xnn_status_success) return Backend("setup softmax_nc_f32", s);
-  s = xnn_run_operator(o, tp);
-  return s == xnn_status_success ? Status::Ok() : Backend("run softmax_nc_f32", s);
+  return s == xnn_status_success ? Status::Ok() : Backend((std::string("run ") + Name()).c_str(), s);
 }
 
 Status BatchMatMul::Create(bool transpose_b, std::unique_ptr<BatchMatMul>* op) {

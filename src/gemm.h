@@ -75,30 +75,22 @@ class LinearOp {
   std::shared_ptr<QuantScratch> scratch_;  // int8 weights only
 };
 
-// x = GELU(x) = 0.5·x·(1 + erf(x/√2)) in place over [rows, cols] f32, XNNPACK's vectorized
-// rational approximation of erf (the scalar std::erf loop took ~3% of a forward pass).
-class GeluOp {
+// An in-place f32 operation on each row of [rows, cols], through XNNPACK's vectorized kernels:
+//   kGelu:    x = 0.5·x·(1 + erf(x/√2)) (a rational approximation of erf; the scalar std::erf loop
+//             took ~3% of a forward pass)
+//   kSoftmax: x[r] = softmax(x[r]) (a scalar expf loop took as long as a fifth of the linear layers
+//             at 2048 tokens)
+class RowwiseOp {
  public:
-  static Status Create(std::unique_ptr<GeluOp>* op);
-  ~GeluOp();
+  enum class Kind { kGelu, kSoftmax };
+  static Status Create(Kind kind, std::unique_ptr<RowwiseOp>* op);
+  ~RowwiseOp();
   Status Run(float* x, size_t rows, size_t cols, ThreadPool* pool);
 
  private:
-  GeluOp() = default;
-  void* op_ = nullptr;  // xnn_operator_t
-  size_t rows_ = 0, cols_ = 0;
-};
-
-// x[r] = softmax(x[r]) in place for each row of [rows, cols] f32, XNNPACK's vectorized exp (a scalar
-// expf loop took as long as a fifth of the linear layers at 2048 tokens).
-class SoftmaxOp {
- public:
-  static Status Create(std::unique_ptr<SoftmaxOp>* op);
-  ~SoftmaxOp();
-  Status Run(float* x, size_t rows, size_t cols, ThreadPool* pool);
-
- private:
-  SoftmaxOp() = default;
+  explicit RowwiseOp(Kind kind) : kind_(kind) {}
+  const char* Name() const { return kind_ == Kind::kGelu ? "unary_elementwise_nc gelu" : "softmax_nc_f32"; }
+  Kind kind_;
   void* op_ = nullptr;  // xnn_operator_t
   size_t rows_ = 0, cols_ = 0;
 };

@@ -99,7 +99,7 @@ Status Attention::Create(int num_heads, int head_dim, std::unique_ptr<Attention>
   std::unique_ptr<Attention> a(new Attention(num_heads, head_dim, score_budget));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/true, &a->scores_op_));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/false, &a->values_op_));
-  JV3_RETURN_IF_ERROR(SoftmaxOp::Create(&a->softmax_op_));
+  JV3_RETURN_IF_ERROR(RowwiseOp::Create(RowwiseOp::Kind::kSoftmax, &a->softmax_op_));
   *out = std::move(a);
   return Status::Ok();
 }

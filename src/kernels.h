@@ -52,7 +52,7 @@ class Attention {
   size_t budget_;
   std::unique_ptr<BatchMatMul> scores_op_;  // q · kᵀ
   std::unique_ptr<BatchMatMul> values_op_;  // p · v
-  std::unique_ptr<SoftmaxOp> softmax_op_;   // over each score row
+  std::unique_ptr<RowwiseOp> softmax_op_;   // over each score row
   std::vector<float> q_, k_, v_;            // [H, S, dh] each, rotated
   std::vector<float> q_tile_;               // [H, tile, dh]
   std::vector<float> scores_;               // [H, tile, S]

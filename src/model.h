@@ -114,7 +114,7 @@ class Model {
   std::vector<EncoderLayer> layers_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Attention> attention_;
-  std::unique_ptr<GeluOp> gelu_;
+  std::unique_ptr<RowwiseOp> gelu_;
   LinearTiming* timing_ = nullptr;
   std::unique_ptr<RopeTable> rope_;
   // Activations, reused across calls. Shapes for N packed tokens:

@@ -89,8 +89,8 @@ void TestGelu(test::Counter& t, ThreadPool* pool, size_t rows, size_t cols) {
   auto x = Random(rows * cols, rng, 3.f);
   std::vector<double> want(rows * cols);
   for (size_t i = 0; i < want.size(); ++i) want[i] = 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0)));
-  std::unique_ptr<GeluOp> op;
-  t.Check(GeluOp::Create(&op).ok(), "gelu create");
+  std::unique_ptr<RowwiseOp> op;
+  t.Check(RowwiseOp::Create(RowwiseOp::Kind::kGelu, &op).ok(), "gelu create");
   t.Check(op->Run(x.data(), rows, cols, pool).ok(), "gelu run");
   // XNNPACK's rational erf is within ~1e-6 absolute where GELU is near 0 (x < -4), 1e-5 relative elsewhere.
   double worst = 0;
