@@ -33,8 +33,8 @@ function percentile(sorted, p) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 }
 
-/** Starts `serve` on 127.0.0.1 with a free port; resolves to { child, url }. */
-async function startServer(modelFile, threads) {
+/** Starts `serve` on 127.0.0.1 with a free port; resolves to { child, url }. Also used by tests/serve.test.mjs. */
+export async function startServer(modelFile, threads) {
   const child = spawn(process.execPath, [path.join(root, 'bin', 'jina-v3-wasm.mjs'), 'serve', '-m', modelFile, '--port', '0', '--threads', String(threads)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

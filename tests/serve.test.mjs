@@ -2,13 +2,13 @@
 // (and the fixture's), packed types match, bad requests (malformed JSON, wrong types, bodies over
 // 16 MiB) get 4xx with {error:{code,message}}, and it listens on loopback only.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { after, before, test } from 'node:test';
 
-import { assertClose, caseOptions, cliPath, convertedModel, loadExpected, loadModel } from './helpers.mjs';
+import { startServer } from '../scripts/load-test-serve.mjs';
+import { assertClose, caseOptions, convertedModel, loadExpected, loadModel } from './helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();
@@ -16,19 +16,7 @@ let child, url, model;
 
 before(async () => {
   model = await loadModel('f32');
-  child = spawn(process.execPath, [cliPath, 'serve', '-m', await convertedModel('f32'), '--port', '0', '--threads', '1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => { err += d; });
-  child.stdout.on('data', (d) => { out += d; });
-  const started = Date.now();
-  while (!out.includes('\n')) {
-    if (child.exitCode !== null || Date.now() - started > 30000) throw new Error(`serve did not start: ${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  ({ url } = JSON.parse(out));
+  ({ child, url } = await startServer(await convertedModel('f32'), 1));
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
 });
 
