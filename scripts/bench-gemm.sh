@@ -10,15 +10,15 @@ source scripts/deps/common.sh
 model=${1:-${JV3_CACHE:-$HOME/.cache/jina-v3-wasm}/bench/random-full.int8.jv3}
 runs=${2:-3}
 [[ -f $model ]] || die "no model file $model: run node scripts/bench-compare.mjs once, or pass one"
-[[ -f build/wasm/libjv3core.a ]] || die "build/wasm/libjv3core.a is missing: run scripts/build.sh wasm"
+[[ -f ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} ]] || die "${JV3_BENCH_CORE:-build/wasm/libjv3core.a} is missing: run scripts/build.sh wasm"
 prefix=$(scripts/deps/prefix.sh wasm)
 mkdir -p build/bench
 # Emscripten writes CommonJS; the repo's package.json says "module".
 echo '{"type":"commonjs"}' >build/bench/package.json
 out=build/bench/gemm-efficiency.js
-if [[ ! -f $out || -n $(find scripts/bench/gemm-efficiency.cc build/wasm/libjv3core.a -newer "$out" -print -quit) ]]; then
+if [[ ! -f $out || -n $(find scripts/bench/gemm-efficiency.cc ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} -newer "$out" -print -quit) ]]; then
   scripts/em em++ -O3 -std=c++17 -msimd128 -pthread -fwasm-exceptions -Isrc scripts/bench/gemm-efficiency.cc \
-    build/wasm/libjv3core.a "$prefix"/lib/libXNNPACK.a "$prefix"/lib/libmicrokernels-prod.a \
+    ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} "$prefix"/lib/libXNNPACK.a "$prefix"/lib/libmicrokernels-prod.a \
     "$prefix"/lib/libpthreadpool.a "$prefix"/lib/libcpuinfo.a \
     -sENVIRONMENT=node -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB \
     -sINITIAL_MEMORY=64MB -sSTACK_SIZE=1MB -sPTHREAD_POOL_SIZE=2 -Wno-pthreads-mem-growth -o "$out"

@@ -1,12 +1,16 @@
-// XNNPACK operator lifetimes and calls; operators are reshaped only when the row count changes.
+// XNNPACK operator lifetimes and calls (reshaped only when the row count changes), and the
+// threading of our int8 kernel.
 #include "gemm.h"
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <string>
 
 #include <pthreadpool.h>
 #include <xnnpack.h>
+
+#include "qgemm.h"
 
 namespace jv3 {
 namespace {
@@ -22,6 +26,11 @@ Status InitXnnpack() {
   std::call_once(once, [] { status = xnn_initialize(nullptr); });
   return status == xnn_status_success ? Status::Ok() : Backend("initialization", status);
 }
+
+// Work split of our int8 kernel: tasks of kRowBlock rows × kPanelBlock panels, so that a 4-row
+// activation tile is reused across the block's panels and the block's weights stay in L2.
+constexpr size_t kRowBlock = 48;  // whole tiles of both schemes (4 and 6 rows)
+constexpr size_t kPanelBlock = 16;
 
 constexpr float kNoMin = -std::numeric_limits<float>::infinity();
 constexpr float kNoMax = std::numeric_limits<float>::infinity();
@@ -68,11 +77,27 @@ Status QuantScratch::Reserve(size_t rows, size_t in) {
   return Status::Ok();
 }
 
+Status QuantScratch::ReserveRows(size_t rows, size_t row_bytes) {
+  try {
+    if (rows_.size() < rows * row_bytes) rows_.resize(rows * row_bytes);
+    if (row_quant_.size() < rows) row_quant_.resize(rows);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory for " + std::to_string(rows) + " rows of activations");
+  }
+  return Status::Ok();
+}
+
 Status LinearOp::CreateI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias,
-                          std::unique_ptr<LinearOp>* op, std::shared_ptr<QuantScratch> scratch) {
+                          std::unique_ptr<LinearOp>* op, std::shared_ptr<QuantScratch> scratch, bool xnnpack) {
   JV3_RETURN_IF_ERROR(InitXnnpack());
   std::unique_ptr<LinearOp> l(new LinearOp(in, out));
   l->scratch_ = scratch ? std::move(scratch) : std::make_shared<QuantScratch>();
+  if (!xnnpack) {
+    l->packed_ = std::make_unique<PackedI8>();
+    JV3_RETURN_IF_ERROR(PackI8(in, out, weight, scales, bias, NativeQScheme(), l->packed_.get()));
+    *op = std::move(l);
+    return Status::Ok();
+  }
   xnn_operator_t fc = nullptr, cv = nullptr;
   xnn_status s = xnn_create_fully_connected_nc_qd8_f32_qc8w(in, out, in, out, scales, weight, bias, kNoMin, kNoMax,
                                                              0, nullptr, nullptr, &fc);
@@ -103,7 +128,30 @@ LinearOp::~LinearOp() {
   if (convert_) xnn_delete_operator(static_cast<xnn_operator_t>(convert_));
 }
 
+Status LinearOp::RunOwnI8(const float* x, size_t rows, float* y, ThreadPool* pool) {
+  const PackedI8& w = *packed_;
+  const size_t row_bytes = w.row_bytes();
+  // Every call: another op of the model may have grown the shared scratch (moving it) meanwhile.
+  JV3_RETURN_IF_ERROR(scratch_->ReserveRows(rows, row_bytes));
+  uint8_t* q = scratch_->rows();           // [rows, row_bytes]
+  RowQuant* rq = scratch_->row_quant();    // [rows]
+  constexpr size_t kQuantRows = 16;
+  pool->ParallelFor((rows + kQuantRows - 1) / kQuantRows, [&](size_t b) {
+    for (size_t r = b * kQuantRows; r < std::min(rows, (b + 1) * kQuantRows); ++r) {
+      rq[r] = QuantizeRow(w, x + r * in_, q + r * row_bytes);
+    }
+  });
+  const size_t row_blocks = (rows + kRowBlock - 1) / kRowBlock;
+  const size_t panel_blocks = (w.panels + kPanelBlock - 1) / kPanelBlock;
+  pool->ParallelFor(row_blocks * panel_blocks, [&](size_t t) {
+    const size_t r0 = (t / panel_blocks) * kRowBlock, p0 = (t % panel_blocks) * kPanelBlock;
+    QGemmRows(w, q, rq, r0, std::min(kRowBlock, rows - r0), p0, std::min(w.panels, p0 + kPanelBlock), y);
+  });
+  return Status::Ok();
+}
+
 Status LinearOp::Run(const float* x, size_t rows, float* y, ThreadPool* pool) {
+  if (packed_) return RunOwnI8(x, rows, y, pool);
   auto tp = static_cast<pthreadpool_t>(pool->handle());
   auto fc = static_cast<xnn_operator_t>(fc_);
   xnn_status s;

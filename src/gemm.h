@@ -1,5 +1,6 @@
-// GEMM wrapper: the thread pool and the XNNPACK operators (int8 and f32 fully connected, f32 batch matmul).
-// This is the only part of the runtime that talks to XNNPACK.
+// GEMM wrapper: the thread pool and the linear layers (int8 through our own kernel, src/qgemm, or
+// XNNPACK's qd8_f32_qc8w in the relaxed-SIMD build; f32 through XNNPACK), XNNPACK's row-wise
+// operators and f32 batch matmul. This is the only part of the runtime that talks to XNNPACK.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "qgemm.h"
 #include "status.h"
 
 namespace jv3 {
@@ -40,24 +42,34 @@ class ThreadPool {
 // tokens that is 56 MB per layer, 1.3 GB for the model.
 class QuantScratch {
  public:
-  // Makes room for rows × in quantized values and their per-row parameters.
+  // Makes room for rows × in quantized values and their per-row parameters (XNNPACK's int8 path).
   Status Reserve(size_t rows, size_t in);
   int8_t* values() { return values_.data(); }
   void* params() { return params_.data(); }  // xnn_quantization_params[rows + extra]
+  // Makes room for rows quantized rows of row_bytes each and their parameters (our kernel's path).
+  Status ReserveRows(size_t rows, size_t row_bytes);
+  uint8_t* rows() { return rows_.data(); }
+  RowQuant* row_quant() { return row_quant_.data(); }
 
  private:
-  std::vector<int8_t> values_;   // [rows * in + overread]
-  std::vector<uint8_t> params_;  // [(rows + extra) * sizeof(xnn_quantization_params)]
+  std::vector<int8_t> values_;    // [rows * in + overread]
+  std::vector<uint8_t> params_;   // [(rows + extra) * sizeof(xnn_quantization_params)]
+  std::vector<uint8_t> rows_;          // [rows * row_bytes]
+  std::vector<RowQuant> row_quant_;    // [rows]
 };
 
+
 // y[M, N] = x[M, K] · W[N, K]ᵀ + b, with W packed once at creation.
-// int8 weights (per-output-channel scales) run as XNNPACK qd8_f32_qc8w: the activations are
-// quantized per row on the fly into `scratch` (shared between the ops of one model; a private
-// one when null). f32 weights run as XNNPACK f32.
+// int8 weights (per-output-channel scales): the activations are quantized per row on the fly into
+// `scratch` (shared between the ops of one model; a private one when null), for our kernel (src/qgemm,
+// its SIMD128 or relaxed-SIMD scheme by build) or, on request, XNNPACK's qd8_f32_qc8w. f32 weights
+// run as XNNPACK f32.
 class LinearOp {
  public:
+  // `xnnpack`: XNNPACK's kernel even where ours is the default (for benchmarks and comparisons).
   static Status CreateI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias,
-                         std::unique_ptr<LinearOp>* op, std::shared_ptr<QuantScratch> scratch = nullptr);
+                         std::unique_ptr<LinearOp>* op, std::shared_ptr<QuantScratch> scratch = nullptr,
+                         bool xnnpack = false);
   static Status CreateF32(size_t in, size_t out, const float* weight, const float* bias,
                           std::unique_ptr<LinearOp>* op);
   ~LinearOp();
@@ -70,9 +82,11 @@ class LinearOp {
   LinearOp(size_t in, size_t out) : in_(in), out_(out) {}
   size_t in_, out_;
   void* fc_ = nullptr;       // xnn_operator_t
-  void* convert_ = nullptr;  // xnn_operator_t f32 -> qd8, int8 weights only
+  void* convert_ = nullptr;  // xnn_operator_t f32 -> qd8, XNNPACK int8 path only
+  std::unique_ptr<PackedI8> packed_;  // our int8 kernel's weights
   size_t reshaped_rows_ = 0;
   std::shared_ptr<QuantScratch> scratch_;  // int8 weights only
+  Status RunOwnI8(const float* x, size_t rows, float* y, ThreadPool* pool);
 };
 
 // An in-place f32 operation on each row of [rows, cols], through XNNPACK's vectorized kernels:

@@ -1,6 +1,7 @@
 // The package in headless Chromium, on a page and in a Web Worker: cross-origin isolated (pthreads
 // build, relaxed SIMD where Chromium validates it, 2 threads) and not (single-thread build chosen
-// by feature detection). Every vector is compared with the fixture (f32 model, max |Δ| ≤ 1e-5).
+// by feature detection). Every vector is compared with the fixture (f32 model, max |Δ| ≤ 1e-5; the
+// int8 model, whose kernels differ by build, cosine ≥ 0.999).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { startStaticServer } from '../scripts/static-server.mjs';
 import { launchChromium } from './browser-helpers.mjs';
-import { assertClose, caseOptions, convertedModel, fixtureDir, loadExpected, repoRoot, tempDir } from './helpers.mjs';
+import { assertClose, caseOptions, convertedModel, cosine, fixtureDir, loadExpected, repoRoot, tempDir } from './helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();
@@ -26,6 +27,7 @@ before(async () => {
   const dir = path.join(repoRoot, 'build', 'test-browser');
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(await convertedModel('f32'), path.join(dir, 'model.jv3'));
+  fs.copyFileSync(await convertedModel('int8'), path.join(dir, 'model-int8.jv3'));
   // The checkpoint as published, for the streaming conversion in the page.
   fs.mkdirSync(path.join(dir, 'ckpt'), { recursive: true });
   for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']) {
@@ -84,6 +86,25 @@ describe('cross-origin isolated (pthreads)', () => {
     assert.equal(r.threads, 2);
     checkVectors(r, 'isolated page, wasm');
   });
+});
+
+describe('int8 model: each build\'s own int8 kernel against the fixture', () => {
+  // The relaxed-SIMD build's kernel (8-bit activations where Chromium's relaxed dot is exact for
+  // them, 7-bit elsewhere) runs only in a browser; the others run in Node's tests too.
+  const MIN_COSINE = 0.999;
+  for (const [variant, threads] of [['wasm-relaxed', 1], ['wasm-relaxed', 2], ['wasm', 2]]) {
+    test(`${variant}, ${threads} thread(s): cosine ≥ ${MIN_COSINE} on every case`, async (t) => {
+      const r = await run('isolated', { where: 'page', url: '/build/test-browser/model-int8.jv3', load: { threads, variant } });
+      assert.equal(r.variant, variant);
+      let worst = 1;
+      for (const [i, c] of cases.entries()) {
+        const cos = cosine(r.vectors[i], c.want);
+        assert.ok(cos >= MIN_COSINE, `${variant}: case ${i} cosine ${cos.toFixed(6)}`);
+        worst = Math.min(worst, cos);
+      }
+      t.diagnostic(`lowest cosine ${worst.toFixed(6)}`);
+    });
+  }
 });
 
 describe('not isolated (single thread)', () => {

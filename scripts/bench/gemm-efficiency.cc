@@ -35,8 +35,9 @@ Status Load(const char* path, int threads, std::unique_ptr<Model>* out) {
   return builder.Finish(threads, out);
 }
 
-// One qd8_f32_qc8w operator alone on `rows` random rows: best GOP/s (2·M·K·N) over `runs`.
-double Standalone(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs) {
+// One int8 linear operator alone on `rows` random rows: best GOP/s (2·M·K·N) over `runs`. The
+// model's kernel, or XNNPACK's qd8_f32_qc8w for comparison.
+double Standalone(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs, bool xnnpack = false) {
   std::mt19937 rng(1);
   std::vector<int8_t> w(in * out);  // [out, in]
   for (auto& v : w) v = static_cast<int8_t>(int(rng() % 255) - 127);
@@ -46,7 +47,7 @@ double Standalone(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs
   for (auto& v : x) v = dist(rng);
   std::vector<float> y(rows * out + kGemmOverreadBytes);  // [rows, out]
   std::unique_ptr<LinearOp> op;
-  if (!LinearOp::CreateI8(in, out, w.data(), scale.data(), bias.data(), &op).ok()) return 0;
+  if (!LinearOp::CreateI8(in, out, w.data(), scale.data(), bias.data(), &op, nullptr, xnnpack).ok()) return 0;
   double best = 1e30;
   for (int r = 0; r <= runs; ++r) {
     const auto t = Clock::now();
@@ -102,18 +103,20 @@ int main(int argc, char** argv) {
   // The model's four linear shapes at b's 1024 rows, weighted by their op counts (one each per layer).
   const size_t d = c.hidden_size, f = c.intermediate_size, rows = 1024;
   const size_t shapes[4][2] = {{d, 3 * d}, {d, d}, {d, f}, {f, d}};
-  double ops = 0, secs = 0;
+  double ops = 0, secs = 0, secs_xnn = 0;
   for (auto& s : shapes) {
     const double o = 2.0 * rows * s[0] * s[1];
     ops += o;
     secs += o / (Standalone(rows, s[0], s[1], pool.get(), runs) * 1e9);
+    secs_xnn += o / (Standalone(rows, s[0], s[1], pool.get(), runs, true) * 1e9);
   }
-  const double alone = ops / secs / 1e9;
-  const double notes_shape = Standalone(512, 1024, 4096, pool.get(), runs);
+  const double alone = ops / secs / 1e9, alone_xnn = ops / secs_xnn / 1e9;
+  const double notes_shape = Standalone(512, 1024, 4096, pool.get(), runs, true);
   std::printf(
       "{\"threads\":%d,\"forwardMs\":%.1f,\"tokensPerS\":%.1f,\"gemmShare\":%.3f,\"inModelGops\":%.2f,"
-      "\"standaloneGops\":%.2f,\"efficiency\":%.3f,\"standalone512x1024x4096Gops\":%.2f}\n",
+      "\"standaloneGops\":%.2f,\"efficiency\":%.3f,\"xnnpackStandaloneGops\":%.2f,\"vsXnnpack\":%.3f,"
+      "\"xnnpack512x1024x4096Gops\":%.2f}\n",
       threads, best_forward * 1e3, 1024 / best_forward, gemm_share, best_gemm_rate, alone, best_gemm_rate / alone,
-      notes_shape);
+      alone_xnn, best_gemm_rate / alone_xnn, notes_shape);
   return 0;
 }
