@@ -21,9 +21,9 @@ int32_t CodePoints(const std::string& s) {
 
 Status Embedder::Create(std::unique_ptr<Model> model, std::unique_ptr<Embedder>* out) {
   std::unique_ptr<Embedder> e(new Embedder());
-  TokenizerSpec spec;
-  JV3_RETURN_IF_ERROR(ParseTokenizerJson(model->header().tokenizer_json, model->header().tokenizer_config_json, &spec));
-  JV3_RETURN_IF_ERROR(Tokenizer::Create(std::move(spec), &e->tokenizer_));
+  const std::shared_ptr<const TokenizerSpec>& spec = model->header().tokenizer;
+  if (!spec) return Status(Code::kModelFormat, "model file: the header has no tokenizer");
+  JV3_RETURN_IF_ERROR(Tokenizer::Create(spec, &e->tokenizer_));
   // Every id the tokenizer can emit must index the embedding table (a hand-made file could disagree).
   const TokenizerSpec& ts = e->tokenizer_->spec();
   int64_t top = static_cast<int64_t>(ts.pieces.size()) - 1;

@@ -1,6 +1,7 @@
 // Wires the streaming reader to the model builder: each tensor is packed as soon as it is verified.
 #include "loader.h"
 
+#include <cstring>
 #include <new>
 
 namespace jv3 {
@@ -18,9 +19,13 @@ ModelLoader::ModelLoader()
               [this](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder_.OnTensor(e, std::move(b)); }) {}
 
 Status ModelLoader::Push(const uint8_t* data, size_t n) {
+  return Push(n, [data](size_t offset, uint8_t* dst, size_t len) { std::memcpy(dst, data + offset, len); });
+}
+
+Status ModelLoader::Push(size_t n, const ModelStreamReader::CopyFn& copy) {
   if (!failed_.ok()) return failed_;
   try {
-    failed_ = reader_.Push(data, n);
+    failed_ = reader_.Push(n, copy);
   } catch (const std::bad_alloc&) {
     failed_ = OutOfMemory("loading the model");
   }

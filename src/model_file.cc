@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "checksum.h"
 #include "json_guard.h"
+#include "tokenizer_json.h"
 
 namespace jv3 {
 namespace {
@@ -142,9 +144,16 @@ std::string EncodeHeaderBlock(const ModelHeader& h) {
 
 Status ParseHeader(const std::string& json, ModelHeader* out) {
   if (!JsonDepthOk(json)) return Format("the header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Format("the header is not valid JSON");
+  // The tokenizer's vocabulary list is kept out of the DOM (see tokenizer_json.h).
+  static const std::vector<std::string> kVocabPath = {"tokenizer", "model", "vocab"};
+  nlohmann::json j;
+  std::optional<UnigramVocab> vocab;
+  if (!ParseJsonExceptVocab(json, kVocabPath, &j, &vocab) || !j.is_object()) {
+    return Format("the header is not valid JSON");
+  }
   ModelHeader h;
+  const nlohmann::json* tokenizer = nullptr;
+  const nlohmann::json* tokenizer_config = nullptr;
   try {
     if (j.value("format", std::string()) != "jina-v3-wasm") return Format("the header's \"format\" is not jina-v3-wasm");
     const std::string dtype = j.at("dtype").get<std::string>();
@@ -153,10 +162,9 @@ Status ParseHeader(const std::string& json, ModelHeader* out) {
     h.config_json = j.at("config").dump();
     Status st = ParseModelConfig(h.config_json, &h.config);
     if (!st.ok()) return Format("bad config in header: " + st.message());
-    if (!j.at("tokenizer").is_object()) return Format("the header has no tokenizer");
-    h.tokenizer_json = j.at("tokenizer").dump();
-    const auto& tc = j.at("tokenizer_config");
-    h.tokenizer_config_json = tc.empty() ? std::string() : tc.dump();
+    tokenizer = &j.at("tokenizer");
+    if (!tokenizer->is_object()) return Format("the header has no tokenizer");
+    tokenizer_config = &j.at("tokenizer_config");
     h.data_size = Integer<uint64_t>(j.at("data_size"));
     if (h.data_size > kMaxDataSize) return Format("implausible data_size " + std::to_string(h.data_size));
     JV3_RETURN_IF_ERROR(ParseTensorTable(j.at("tensors"), &h));
@@ -164,6 +172,11 @@ Status ParseHeader(const std::string& json, ModelHeader* out) {
     return Format(std::string("malformed header: ") + e.what());
   }
   JV3_RETURN_IF_ERROR(CheckAgainstSchema(h));
+  // Read from this parse: dumping the tokenizer to text and parsing that again cost as much as the
+  // whole header. JsonDepthOk above bounds its nesting.
+  TokenizerSpec spec;
+  JV3_RETURN_IF_ERROR(ParseTokenizerJson(*tokenizer, *tokenizer_config, vocab ? &*vocab : nullptr, &spec));
+  h.tokenizer = std::make_shared<const TokenizerSpec>(std::move(spec));
   *out = std::move(h);
   return Status::Ok();
 }
@@ -224,18 +237,44 @@ Status ModelStreamReader::StartNextTensor() {
   return Status::Ok();
 }
 
+Status ModelStreamReader::FinishTensorIfComplete() {
+  const TensorEntry& t = header_.tensors[next_tensor_];
+  if (staging_.size() < t.size) return Status::Ok();
+  if (Crc32(0, staging_.data(), staging_.size()) != t.crc32) {
+    return Status(Code::kModelChecksum,
+                  "model file: tensor " + t.name + " does not match its checksum (corrupt or tampered file)");
+  }
+  JV3_RETURN_IF_ERROR(on_tensor_(t, std::move(staging_)));
+  ++next_tensor_;
+  ++progress_.tensors_ready;
+  return StartNextTensor();
+}
+
 Status ModelStreamReader::Push(const uint8_t* data, size_t n) {
+  return Push(n, [data](size_t offset, uint8_t* dst, size_t len) { std::memcpy(dst, data + offset, len); });
+}
+
+Status ModelStreamReader::Push(size_t n, const CopyFn& copy) {
   if (!failed_.ok()) return failed_;
   Status st;
-  while (n > 0 && st.ok()) {
+  // Appends the chunk's bytes [done, done + take) to `buf` (pending_ or staging_). staging_ never
+  // reallocates (StartNextTensor reserved the tensor's size), and resize's zero-fill is overwritten
+  // while still in cache: cheaper than a second copy of every tensor byte.
+  auto append = [&](auto& buf, size_t done, size_t take) {
+    const size_t old = buf.size();
+    buf.resize(old + take);
+    copy(done, reinterpret_cast<uint8_t*>(&buf[0]) + old, take);
+  };
+  for (size_t done = 0; done < n && st.ok();) {
+    const size_t left = n - done;
     size_t take = 0;
     if (pos_ < kPreambleSize) {
-      take = std::min<uint64_t>(n, kPreambleSize - pos_);
-      pending_.append(reinterpret_cast<const char*>(data), take);
+      take = std::min<uint64_t>(left, kPreambleSize - pos_);
+      append(pending_, done, take);
       if (pos_ + take == kPreambleSize) st = ConsumePreamble();
     } else if (pos_ < kPreambleSize + header_size_) {
-      take = std::min<uint64_t>(n, kPreambleSize + header_size_ - pos_);
-      pending_.append(reinterpret_cast<const char*>(data), take);
+      take = std::min<uint64_t>(left, kPreambleSize + header_size_ - pos_);
+      append(pending_, done, take);
       if (pos_ + take == kPreambleSize + header_size_) st = ConsumeHeader();
     } else if (next_tensor_ >= header_.tensors.size()) {
       st = Format("the file is longer than its header says (" + std::to_string(progress_.bytes_total) + " bytes)");
@@ -243,28 +282,15 @@ Status ModelStreamReader::Push(const uint8_t* data, size_t n) {
       const TensorEntry& t = header_.tensors[next_tensor_];
       const uint64_t start = data_start_ + t.offset;
       if (pos_ < start) {
-        take = std::min<uint64_t>(n, start - pos_);  // alignment padding
+        take = std::min<uint64_t>(left, start - pos_);  // alignment padding: not copied
       } else {
-        take = std::min<uint64_t>(n, start + t.size - pos_);
-        staging_.insert(staging_.end(), data, data + take);
-        if (staging_.size() == t.size) {
-          if (Crc32(0, staging_.data(), staging_.size()) != t.crc32) {
-            st = Status(Code::kModelChecksum, "model file: tensor " + t.name +
-                                                  " does not match its checksum (corrupt or tampered file)");
-          } else {
-            st = on_tensor_(t, std::move(staging_));
-            if (st.ok()) {
-              ++next_tensor_;
-              ++progress_.tensors_ready;
-              st = StartNextTensor();
-            }
-          }
-        }
+        take = std::min<uint64_t>(left, start + t.size - pos_);
+        append(staging_, done, take);
+        st = FinishTensorIfComplete();
       }
     }
     pos_ += take;
-    data += take;
-    n -= take;
+    done += take;
     progress_.bytes_loaded = pos_;
   }
   if (!st.ok()) failed_ = st;

@@ -20,6 +20,7 @@
 #include "model_config.h"
 #include "model_schema.h"
 #include "status.h"
+#include "tokenizer.h"
 
 namespace jv3 {
 
@@ -47,8 +48,13 @@ struct ModelHeader {
   bool int8 = true;
   ModelConfig config;
   std::string config_json;            // config.json as in the checkpoint
-  std::string tokenizer_json;         // tokenizer.json as in the checkpoint
-  std::string tokenizer_config_json;  // tokenizer_config.json ("" if the checkpoint had none)
+  // What the converter embeds: tokenizer.json as in the checkpoint, and tokenizer_config.json ("" if
+  // the checkpoint had none). ParseHeader leaves both empty and fills `tokenizer` instead.
+  std::string tokenizer_json;
+  std::string tokenizer_config_json;
+  // ParseHeader: the tokenizer read from the parsed header, shared (not copied) by the header's
+  // copies and the runtime Tokenizer.
+  std::shared_ptr<const TokenizerSpec> tokenizer;
   uint64_t data_size = 0;
   std::vector<TensorEntry> tensors;   // forward order
 };
@@ -58,7 +64,8 @@ std::string SerializeHeader(const ModelHeader& header);
 // Builds the full preamble + header + padding up to the data start.
 std::string EncodeHeaderBlock(const ModelHeader& header);
 // Parses the header JSON and checks the tensor table against the schema its config implies:
-// missing, unknown, wrong-dtype/shape, misaligned or overlapping tensors are E_MODEL_TENSOR.
+// missing, unknown, wrong-dtype/shape, misaligned or overlapping tensors are E_MODEL_TENSOR. A
+// tokenizer the runtime cannot read is E_TOKENIZER or E_BAD_CHECKPOINT, as from the converter.
 Status ParseHeader(const std::string& json, ModelHeader* out);
 
 struct LoadProgress {
@@ -76,10 +83,15 @@ class ModelStreamReader {
  public:
   using HeaderFn = std::function<Status(const ModelHeader&)>;
   using TensorFn = std::function<Status(const TensorEntry&, std::vector<uint8_t>&& bytes)>;
+  // Copies `len` bytes of the caller's chunk, from `offset` in it, to `dst`.
+  using CopyFn = std::function<void(size_t offset, uint8_t* dst, size_t len)>;
 
   ModelStreamReader(HeaderFn on_header, TensorFn on_tensor);
 
   Status Push(const uint8_t* data, size_t n);
+  // Push for an `n`-byte chunk outside memory the reader can address (a JS array): `copy` puts each
+  // byte straight where it is kept (the header, a tensor's buffer), so it is copied once.
+  Status Push(size_t n, const CopyFn& copy);
   // All bytes have been pushed: E_MODEL_TRUNCATED if tensors are missing.
   Status Finish();
   const LoadProgress& progress() const { return progress_; }
@@ -88,6 +100,8 @@ class ModelStreamReader {
   Status ConsumePreamble();
   Status ConsumeHeader();
   Status StartNextTensor();
+  // Hands the tensor being received on once staging_ holds all its bytes.
+  Status FinishTensorIfComplete();
 
   HeaderFn on_header_;
   TensorFn on_tensor_;

@@ -249,7 +249,7 @@ class Charsmap {
                   static_cast<uint32_t>(static_cast<uint8_t>(p[3])) << 24;
     }
     normalized_ = blob.substr(4 + trie_bytes);
-    if (unicode::RepairUtf8(normalized_) != normalized_)
+    if (!unicode::IsValidUtf8(normalized_))
       return Status(Code::kTokenizer, "precompiled_charsmap: replacements are not valid UTF-8");
     JV3_RETURN_IF_ERROR(Validate());
     trie_.set_array(units_.data(), units_.size());
@@ -358,12 +358,26 @@ bool ApplyPrecompiled(const Charsmap& map, NormStr* ns) {
 class PieceTrie {
  public:
   void Build(const std::vector<std::string>& pieces) {
-    std::vector<int32_t> order(pieces.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
-    std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-      const int c = pieces[a].compare(pieces[b]);
-      return c != 0 ? c < 0 : a < b;
+    // Sorted by (piece, id). Each piece's first 8 bytes, big-endian and zero-padded, decide most
+    // comparisons without reaching the strings (scattered over the vocabulary): different prefixes
+    // order as the pieces do, equal ones fall back to the full comparison.
+    struct Key {
+      uint64_t prefix;
+      int32_t id;
+    };
+    std::vector<Key> keys(pieces.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      uint64_t prefix = 0;
+      for (size_t k = 0; k < 8; ++k) prefix = prefix << 8 | (k < pieces[i].size() ? uint8_t(pieces[i][k]) : 0);
+      keys[i] = {prefix, static_cast<int32_t>(i)};
+    }
+    std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      const int c = pieces[a.id].compare(pieces[b.id]);
+      return c != 0 ? c < 0 : a.id < b.id;
     });
+    std::vector<int32_t> order(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) order[i] = keys[i].id;
     nodes_.assign(1, Node{});
     struct Work {
       uint32_t node;
@@ -445,7 +459,7 @@ struct Piece {
 }  // namespace
 
 struct Tokenizer::Impl {
-  TokenizerSpec spec;
+  std::shared_ptr<const TokenizerSpec> spec;
   Charsmap charsmap;
   bool has_charsmap = false;
   struct Step {
@@ -541,12 +555,12 @@ void Tokenizer::Impl::PreTokenize(NormStr ns, std::vector<NormStr>* out) const {
   ReplaceMatches(&ns, FindReplaceMatches(ReplaceRule{" ", "", 0, ""}, ns.norm), replacement);
   const bool starts = ns.norm.compare(0, replacement.size(), replacement) == 0;
   const bool prepend = !ns.norm.empty() && !starts &&
-                       (spec.prepend_scheme == "always" || (spec.prepend_scheme == "first" && ns.orig_shift == 0));
+                       (spec->prepend_scheme == "always" || (spec->prepend_scheme == "first" && ns.orig_shift == 0));
   if (prepend) {
     ns.norm.insert(0, replacement);
     ns.align.insert(ns.align.begin(), replacement.size(), ns.align[0]);
   }
-  if (!spec.metaspace_split) {
+  if (!spec->metaspace_split) {
     if (!ns.norm.empty()) out->push_back(std::move(ns));
     return;
   }
@@ -569,7 +583,7 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
     bool set = false;
   };
   std::vector<Best> best(s.size() + 1);
-  const std::vector<double>& scores = spec.scores;
+  const std::vector<double>& scores = spec->scores;
   for (size_t pos = 0; pos < s.size();) {
     const double here = best[pos].score;
     size_t mblen;
@@ -586,7 +600,7 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
     if (!has_single) {
       Best& target = best[pos + mblen];
       const double candidate = unk_score + here;
-      if (!target.set || candidate > target.score) target = {candidate, pos, spec.unk_id, true};
+      if (!target.set || candidate > target.score) target = {candidate, pos, spec->unk_id, true};
     }
     pos += mblen;
   }
@@ -594,7 +608,7 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
   bool last_unk = false;
   for (size_t end = s.size(); end > 0;) {
     const Best& node = best[end];
-    const bool unk = node.id == spec.unk_id;
+    const bool unk = node.id == spec->unk_id;
     if (unk && last_unk) spans.back().first = node.starts_at;
     else spans.emplace_back(node.starts_at, end);
     last_unk = unk;
@@ -602,15 +616,20 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
   }
   for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
     const int32_t id = trie.Find(std::string_view(s).substr(it->first, it->second - it->first));
-    tokens->emplace_back(id >= 0 ? id : spec.unk_id, it->second - it->first);
+    tokens->emplace_back(id >= 0 ? id : spec->unk_id, it->second - it->first);
   }
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
-const TokenizerSpec& Tokenizer::spec() const { return impl_->spec; }
+const TokenizerSpec& Tokenizer::spec() const { return *impl_->spec; }
 
 Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
+  return Create(std::make_shared<const TokenizerSpec>(std::move(spec)), out);
+}
+
+Status Tokenizer::Create(std::shared_ptr<const TokenizerSpec> shared, std::unique_ptr<Tokenizer>* out) {
+  const TokenizerSpec& spec = *shared;
   auto impl = std::make_unique<Impl>();
   const size_t n = spec.pieces.size();
   if (n == 0 || spec.scores.size() != n)
@@ -618,7 +637,7 @@ Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
   if (spec.unk_id < 0 || static_cast<size_t>(spec.unk_id) >= n)
     return Status(Code::kTokenizer, "tokenizer unk_id is outside the vocabulary");
   for (const std::string& p : spec.pieces) {
-    if (unicode::RepairUtf8(p) != p) return Status(Code::kTokenizer, "vocabulary piece is not valid UTF-8");
+    if (!unicode::IsValidUtf8(p)) return Status(Code::kTokenizer, "vocabulary piece is not valid UTF-8");
   }
   double min_score = std::numeric_limits<double>::infinity();
   for (double sc : spec.scores) {
@@ -627,8 +646,7 @@ Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
   }
   impl->unk_score = min_score - 10.0;
 
-  if (unicode::RepairUtf8(spec.metaspace_replacement) != spec.metaspace_replacement ||
-      spec.metaspace_replacement.empty())
+  if (!unicode::IsValidUtf8(spec.metaspace_replacement) || spec.metaspace_replacement.empty())
     return Status(Code::kTokenizer, "Metaspace replacement must be one character");
   size_t rep_len;
   unicode::DecodeValid(spec.metaspace_replacement, 0, &rep_len);
@@ -643,7 +661,7 @@ Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
     if (step.type == "Precompiled") {
       s.precompiled = true;
     } else if (step.type == "Replace") {
-      if (unicode::RepairUtf8(step.pattern) != step.pattern || unicode::RepairUtf8(step.content) != step.content)
+      if (!unicode::IsValidUtf8(step.pattern) || !unicode::IsValidUtf8(step.content))
         return Status(Code::kTokenizer, "Replace normalizer pattern is not valid UTF-8");
       s.replace.content = step.content;
       if (step.pattern_is_regex) {
@@ -672,7 +690,7 @@ Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
   std::vector<const TokenizerSpec::AddedToken*> unique;
   for (const auto& t : spec.added_tokens) {
     if (t.content.empty()) continue;
-    if (unicode::RepairUtf8(t.content) != t.content) return Status(Code::kTokenizer, "added token is not valid UTF-8");
+    if (!unicode::IsValidUtf8(t.content)) return Status(Code::kTokenizer, "added token is not valid UTF-8");
     auto same = std::find_if(unique.begin(), unique.end(), [&](const auto* u) { return u->content == t.content; });
     if (same != unique.end()) *same = &t;
     else unique.push_back(&t);
@@ -691,7 +709,7 @@ Status Tokenizer::Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out) {
       impl->raw_tokens.push_back(std::move(p));
     }
   }
-  impl->spec = std::move(spec);
+  impl->spec = std::move(shared);
   out->reset(new Tokenizer(std::move(impl)));
   return Status::Ok();
 }

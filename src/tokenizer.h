@@ -54,6 +54,8 @@ struct Encoding {
 class Tokenizer {
  public:
   static Status Create(TokenizerSpec spec, std::unique_ptr<Tokenizer>* out);
+  // Shares `spec` instead of copying it (a loaded model's header holds the same one).
+  static Status Create(std::shared_ptr<const TokenizerSpec> spec, std::unique_ptr<Tokenizer>* out);
   ~Tokenizer();
 
   // Tokenizes one text (no special tokens added). Invalid UTF-8 is replaced by U+FFFD per

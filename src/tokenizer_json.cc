@@ -1,6 +1,6 @@
 // ParseTokenizerJson: extracts a TokenizerSpec from a Hugging Face tokenizer.json (Unigram model,
 // Precompiled/Replace normalizers, Metaspace pre-tokenizer) and tokenizer_config.json.
-#include <nlohmann/json.hpp>
+#include "tokenizer_json.h"
 
 #include <charconv>
 #include <cmath>
@@ -9,7 +9,6 @@
 #include <string>
 
 #include "json_guard.h"
-#include "tokenizer.h"
 
 namespace jv3 {
 namespace {
@@ -222,7 +221,17 @@ Status ParsePostProcessor(const json& p, TokenizerSpec* spec) {
   return Status::Ok();
 }
 
-Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
+// Appends one vocabulary entry, its score read as Hugging Face reads it.
+Status AddPiece(std::string piece, double score, TokenizerSpec* spec) {
+  if (!std::isfinite(score) || std::fabs(score) > std::numeric_limits<float>::max())
+    return Bad("Unigram vocab score out of range");
+  spec->pieces.push_back(std::move(piece));
+  spec->scores.push_back(AsHuggingFaceReadsIt(score));
+  return Status::Ok();
+}
+
+// `vocab`: the model's vocabulary list when ParseJsonExceptVocab took it out of `j`, else null.
+Status Parse(const json& j, const json& config, UnigramVocab* vocab, TokenizerSpec* spec) {
   if (!j.is_object()) return Bad("not a JSON object");
   const auto model = j.find("model");
   if (model == j.end() || !model->is_object()) return Bad("missing model");
@@ -231,18 +240,23 @@ Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
   if (mtype->get<std::string>() != "Unigram")
     return Unsupported("unsupported model type '" + mtype->get<std::string>() + "' (only Unigram)");
   if (BoolOr(*model, "byte_fallback", false)) return Unsupported("Unigram byte_fallback is not supported");
-  const auto vocab = model->find("vocab");
-  if (vocab == model->end() || !vocab->is_array() || vocab->empty()) return Bad("Unigram vocab missing or empty");
-  spec->pieces.reserve(vocab->size());
-  spec->scores.reserve(vocab->size());
-  for (const json& entry : *vocab) {
-    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number())
-      return Bad("Unigram vocab entry is not [piece, score]");
-    const double score = entry[1].get<double>();
-    if (!std::isfinite(score) || std::fabs(score) > std::numeric_limits<float>::max())
-      return Bad("Unigram vocab score out of range");
-    spec->pieces.push_back(entry[0].get<std::string>());
-    spec->scores.push_back(AsHuggingFaceReadsIt(score));
+  if (vocab) {
+    if (vocab->pieces.empty() && !vocab->malformed) return Bad("Unigram vocab missing or empty");
+    spec->pieces.reserve(vocab->pieces.size());
+    spec->scores.reserve(vocab->pieces.size());
+    for (size_t i = 0; i < vocab->pieces.size(); ++i)
+      JV3_RETURN_IF_ERROR(AddPiece(std::move(vocab->pieces[i]), vocab->scores[i], spec));
+    if (vocab->malformed) return Bad("Unigram vocab entry is not [piece, score]");
+  } else {
+    const auto list = model->find("vocab");
+    if (list == model->end() || !list->is_array() || list->empty()) return Bad("Unigram vocab missing or empty");
+    spec->pieces.reserve(list->size());
+    spec->scores.reserve(list->size());
+    for (const json& entry : *list) {
+      if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number())
+        return Bad("Unigram vocab entry is not [piece, score]");
+      JV3_RETURN_IF_ERROR(AddPiece(entry[0].get<std::string>(), entry[1].get<double>(), spec));
+    }
   }
   const auto unk = model->find("unk_id");
   if (unk == model->end() || !unk->is_number_integer()) return Unsupported("Unigram model without unk_id");
@@ -296,28 +310,161 @@ Status Parse(const json& j, const json& config, TokenizerSpec* spec) {
   return Status::Ok();
 }
 
+// nlohmann SAX handler: builds the DOM with nlohmann's own builder, except for the list at the
+// vocabulary path, whose [piece, score] entries go straight into a UnigramVocab (pieces moved, no
+// DOM node per entry). It follows the object keys from the root to know when it is at that path.
+class VocabDivertingSax {
+ public:
+  VocabDivertingSax(const std::vector<std::string>& path, json* dom, std::optional<UnigramVocab>* vocab)
+      : path_(path), dom_(*dom, /*allow_exceptions=*/false), vocab_(*vocab) {}
+
+  bool null() { return diverting_ ? Value(nullptr, nullptr) : dom_.null(); }
+  bool boolean(bool v) { return diverting_ ? Value(nullptr, nullptr) : dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) {
+    const double d = static_cast<double>(v);
+    return diverting_ ? Value(nullptr, &d) : dom_.number_integer(v);
+  }
+  bool number_unsigned(json::number_unsigned_t v) {
+    const double d = static_cast<double>(v);
+    return diverting_ ? Value(nullptr, &d) : dom_.number_unsigned(v);
+  }
+  bool number_float(json::number_float_t v, const json::string_t& text) {
+    return diverting_ ? Value(nullptr, &v) : dom_.number_float(v, text);
+  }
+  bool string(json::string_t& v) { return diverting_ ? Value(&v, nullptr) : dom_.string(v); }
+  bool binary(json::binary_t& v) { return diverting_ ? Value(nullptr, nullptr) : dom_.binary(v); }
+
+  bool start_object(std::size_t n) {
+    if (diverting_) return Open(/*array=*/false);
+    Enter();
+    return dom_.start_object(n);
+  }
+  bool key(json::string_t& k) {
+    if (diverting_) return true;
+    Frame& f = frames_.back();
+    const size_t level = frames_.size() - 1;
+    f.key_on_path = f.on_path && level < path_.size() && k == path_[level];
+    // A repeated key replaces its earlier value (nlohmann keeps the last), and any list taken from it.
+    if (f.key_on_path) vocab_.reset();
+    return dom_.key(k);
+  }
+  bool end_object() {
+    if (diverting_) return Close();
+    frames_.pop_back();
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) {
+    if (diverting_) return Open(/*array=*/true);
+    if (!frames_.empty() && frames_.back().key_on_path && frames_.size() == path_.size()) {
+      vocab_.emplace();
+      diverting_ = true;
+      depth_ = 0;
+      next_ = Next::kEntry;
+      return dom_.start_array(0) && dom_.end_array();
+    }
+    Enter();
+    return dom_.start_array(n);
+  }
+  bool end_array() {
+    if (diverting_) return Close();
+    frames_.pop_back();
+    return dom_.end_array();
+  }
+  template <typename Exception>
+  bool parse_error(std::size_t position, const std::string& token, const Exception& e) {
+    return dom_.parse_error(position, token, e);
+  }
+
+ private:
+  struct Frame {
+    bool on_path;      // reached from the root by the keys path_[0..level), level = its depth
+    bool key_on_path;  // an object whose current key is path_[level]
+  };
+  // What the diverted list expects next: an entry, its piece, its score, its end; kBad after a
+  // malformed entry (the rest is skipped).
+  enum class Next { kEntry, kPiece, kScore, kEnd, kBad };
+
+  void Enter() { frames_.push_back({frames_.empty() || frames_.back().key_on_path, false}); }
+  void Malformed() {
+    vocab_->malformed = true;
+    next_ = Next::kBad;
+  }
+  bool Open(bool array) {
+    if (depth_++ == 0 && array && next_ == Next::kEntry) next_ = Next::kPiece;
+    else Malformed();
+    return true;
+  }
+  bool Close() {
+    if (depth_ == 0) {  // the end of the list
+      diverting_ = false;
+      return true;
+    }
+    if (--depth_ == 0) {
+      if (next_ == Next::kEnd) next_ = Next::kEntry;
+      else Malformed();
+    }
+    return true;
+  }
+  bool Value(json::string_t* piece, const double* score) {
+    if (depth_ == 1 && next_ == Next::kPiece && piece) {
+      piece_ = std::move(*piece);
+      next_ = Next::kScore;
+    } else if (depth_ == 1 && next_ == Next::kScore && score) {
+      vocab_->pieces.push_back(std::move(piece_));
+      vocab_->scores.push_back(*score);
+      next_ = Next::kEnd;
+    } else {
+      Malformed();
+    }
+    return true;
+  }
+
+  const std::vector<std::string>& path_;
+  nlohmann::detail::json_sax_dom_parser<json> dom_;
+  std::optional<UnigramVocab>& vocab_;
+  std::vector<Frame> frames_;  // the open objects and arrays outside the diverted list
+  bool diverting_ = false;
+  size_t depth_ = 0;           // nesting inside the diverted list (1: in an entry)
+  Next next_ = Next::kEntry;
+  std::string piece_;
+};
+
 }  // namespace
+
+bool ParseJsonExceptVocab(std::string_view text, const std::vector<std::string>& vocab_path, json* dom,
+                          std::optional<UnigramVocab>* vocab) {
+  vocab->reset();
+  VocabDivertingSax sax(vocab_path, dom, vocab);
+  return json::sax_parse(text.begin(), text.end(), &sax);
+}
+
+Status ParseTokenizerJson(const json& tokenizer, const json& tokenizer_config, UnigramVocab* vocab,
+                          TokenizerSpec* out) {
+  TokenizerSpec spec;
+  try {
+    JV3_RETURN_IF_ERROR(Parse(tokenizer, tokenizer_config, vocab, &spec));
+  } catch (const std::exception& e) {
+    return Bad(e.what());
+  }
+  *out = std::move(spec);
+  return Status::Ok();
+}
 
 Status ParseTokenizerJson(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
                           TokenizerSpec* out) {
   if (!JsonDepthOk(tokenizer_json) || !JsonDepthOk(tokenizer_config_json))
     return Bad("nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  const json j = json::parse(tokenizer_json.begin(), tokenizer_json.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Bad("not valid JSON");
+  static const std::vector<std::string> kVocabPath = {"model", "vocab"};
+  json j;
+  std::optional<UnigramVocab> vocab;
+  if (!ParseJsonExceptVocab(tokenizer_json, kVocabPath, &j, &vocab)) return Bad("not valid JSON");
   json config;
   if (!tokenizer_config_json.empty()) {
     config = json::parse(tokenizer_config_json.begin(), tokenizer_config_json.end(), nullptr, false);
     if (config.is_discarded())
       return Status(Code::kBadCheckpoint, "tokenizer_config.json: not valid JSON");
   }
-  TokenizerSpec spec;
-  try {
-    JV3_RETURN_IF_ERROR(Parse(j, config, &spec));
-  } catch (const std::exception& e) {
-    return Bad(e.what());
-  }
-  *out = std::move(spec);
-  return Status::Ok();
+  return ParseTokenizerJson(j, config, vocab ? &*vocab : nullptr, out);
 }
 
 }  // namespace jv3

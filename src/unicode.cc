@@ -88,6 +88,24 @@ std::string RepairUtf8(std::string_view bytes) {
   return out;
 }
 
+bool IsValidUtf8(std::string_view bytes) {
+  for (size_t i = 0; i < bytes.size();) {
+    const uint8_t lead = static_cast<uint8_t>(bytes[i]);
+    const size_t need = SequenceLength(lead);
+    if (need == 0 || need > bytes.size() - i) return false;
+    uint8_t lo, hi;
+    SecondByteRange(lead, &lo, &hi);
+    for (size_t k = 1; k < need; ++k) {
+      const uint8_t b = static_cast<uint8_t>(bytes[i + k]);
+      if (b < lo || b > hi) return false;
+      lo = 0x80;
+      hi = 0xBF;
+    }
+    i += need;
+  }
+  return true;
+}
+
 uint32_t DecodeValid(std::string_view s, size_t pos, size_t* len) {
   const uint8_t b0 = static_cast<uint8_t>(s[pos]);
   const int n = SequenceLength(b0);

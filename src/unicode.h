@@ -14,6 +14,9 @@ namespace unicode {
 // result is what a JS string built from the same bytes would hold.
 std::string RepairUtf8(std::string_view bytes);
 
+// True when RepairUtf8 would leave `bytes` as they are (valid UTF-8), without building the copy.
+bool IsValidUtf8(std::string_view bytes);
+
 // Decodes the code point at `pos` of a string already known to be valid UTF-8 and returns its
 // length in bytes through `len`.
 uint32_t DecodeValid(std::string_view s, size_t pos, size_t* len);

@@ -204,8 +204,11 @@ class Engine {
 class JsModelLoader {
  public:
   val push(val chunk) {
-    CopyIn(chunk, &buffer_);
-    Status st = loader_.Push(buffer_.data(), buffer_.size());
+    // Straight from the JS array to where the loader keeps each byte (a tensor's buffer), through
+    // views made at each copy (the heap may have grown since).
+    Status st = loader_.Push(chunk["length"].as<size_t>(), [&](size_t offset, uint8_t* dst, size_t len) {
+      val(emscripten::typed_memory_view(len, dst)).call<void>("set", chunk.call<val>("subarray", offset, offset + len));
+    });
     if (!st.ok()) return ErrorResult(st);
     const LoadProgress& p = loader_.progress();
     val o = val::object();
@@ -231,7 +234,6 @@ class JsModelLoader {
 
  private:
   ModelLoader loader_;
-  std::vector<uint8_t> buffer_;
 };
 
 // The official checkpoint converted while it streams (stream_converter.h): safetensors chunks in,
