@@ -1,8 +1,9 @@
-// Scalar kernels written for the compiler to vectorize; the heavy products go through gemm.h.
+// Scalar kernels written for the compiler to vectorize; the heavy products go through gemm.h and qgemm.h.
 #include "kernels.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace jv3 {
 namespace {
@@ -95,8 +96,9 @@ Status RopeTable::Reserve(size_t positions) {
   return Status::Ok();
 }
 
-Status Attention::Create(int num_heads, int head_dim, std::unique_ptr<Attention>* out, size_t score_budget) {
-  std::unique_ptr<Attention> a(new Attention(num_heads, head_dim, score_budget));
+Status Attention::Create(int num_heads, int head_dim, bool int8, std::unique_ptr<Attention>* out,
+                         size_t score_budget) {
+  std::unique_ptr<Attention> a(new Attention(num_heads, head_dim, int8, score_budget));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/true, &a->scores_op_));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/false, &a->values_op_));
   JV3_RETURN_IF_ERROR(RowwiseOp::Create(RowwiseOp::Kind::kSoftmax, &a->softmax_op_));
@@ -142,8 +144,19 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
     }
   });
 
+  if (int8_) JV3_RETURN_IF_ERROR(PackKeysValues(S, tile, pool));
   for (size_t q0 = 0; q0 < S; q0 += tile) {
     const size_t m = std::min(tile, S - q0);
+    if (int8_) {
+      JV3_RETURN_IF_ERROR(RunTileI8(q0, m, S, pool));
+      for (size_t h = 0; h < H; ++h) {
+        for (size_t r = 0; r < m; ++r) {
+          const float* src = &out_tile_[(h * m + r) * dh];
+          std::copy(src, src + dh, ctx + (q0 + r) * d + h * dh);
+        }
+      }
+      continue;
+    }
     for (size_t h = 0; h < H; ++h) {
       std::copy(&q_[(h * S + q0) * dh], &q_[(h * S + q0 + m) * dh], &q_tile_[h * m * dh]);
     }
@@ -157,6 +170,91 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
       }
     }
   }
+  return Status::Ok();
+}
+
+namespace {
+
+// src [rows, cols], a row's values `step` apart and rows `row_stride` apart (step > 1: reading a
+// transpose) → int8 rows with one symmetric scale each (max |x| ↦ 127). A row holding inf or NaN
+// gets scale NaN: its products, and so the embedding, come out NaN, as in f32.
+void QuantizeRowsSym(const float* src, size_t rows, size_t cols, size_t row_stride, size_t step, int8_t* q,
+                     float* scale) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* x = src + r * row_stride;
+    float maxabs = 0.f;
+    bool finite = true;
+    for (size_t c = 0; c < cols; ++c) {
+      finite &= std::isfinite(x[c * step]);
+      maxabs = std::max(maxabs, std::fabs(x[c * step]));
+    }
+    int8_t* qr = q + r * cols;
+    if (!finite || maxabs == 0.f) {
+      std::fill(qr, qr + cols, int8_t(0));
+      scale[r] = finite ? 0.f : std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
+    const float inv = 127.f / maxabs;  // |x · inv| ≤ 127: the conversion is in range
+    for (size_t c = 0; c < cols; ++c) qr[c] = static_cast<int8_t>(std::nearbyint(x[c * step] * inv));
+    scale[r] = maxabs / 127.f;
+  }
+}
+
+}  // namespace
+
+Status Attention::PackKeysValues(size_t S, size_t tile, ThreadPool* pool) {
+  const size_t H = heads_, dh = head_dim_;
+  try {
+    packed_k_.resize(H);
+    packed_v_.resize(H);
+    q8_.resize(H * S * dh);
+    q8_scale_.resize(H * std::max(S, dh));
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory for attention over " + std::to_string(S) + " tokens");
+  }
+  std::vector<Status> status(H);
+  pool->ParallelFor(H, [&](size_t h) {
+    int8_t* q = &q8_[h * S * dh];
+    float* sc = &q8_scale_[h * std::max(S, dh)];
+    // Keys as the weights of q·kᵀ: [S, dh], a scale per key.
+    QuantizeRowsSym(&k_[h * S * dh], S, dh, dh, 1, q, sc);
+    status[h] = PackI8(dh, S, q, sc, nullptr, NativeQScheme(), &packed_k_[h]);
+    if (!status[h].ok()) return;
+    // Values as the weights of p·v: vᵀ [dh, S], a scale per channel.
+    QuantizeRowsSym(&v_[h * S * dh], dh, S, 1, dh, q, sc);
+    status[h] = PackI8(S, dh, q, sc, nullptr, NativeQScheme(), &packed_v_[h]);
+  });
+  for (const Status& st : status) JV3_RETURN_IF_ERROR(st);
+  const size_t row_bytes = std::max(packed_k_[0].row_bytes(), packed_v_[0].row_bytes());
+  try {
+    rows_.resize(H * tile * row_bytes);
+    row_quant_.resize(H * tile);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "out of memory for attention over " + std::to_string(S) + " tokens");
+  }
+  return Status::Ok();
+}
+
+Status Attention::RunTileI8(size_t q0, size_t m, size_t S, ThreadPool* pool) {
+  const size_t H = heads_, dh = head_dim_;
+  const size_t row_bytes = rows_.size() / row_quant_.size();  // per head: m rows of either product
+  // Scores: each head's query rows (scaled and rotated already) against its packed keys.
+  pool->ParallelFor(H, [&](size_t h) {
+    const PackedI8& k = packed_k_[h];
+    uint8_t* rows = &rows_[h * m * row_bytes];
+    RowQuant* rq = &row_quant_[h * m];
+    for (size_t r = 0; r < m; ++r) rq[r] = QuantizeRow(k, &q_[(h * S + q0 + r) * dh], rows + r * k.row_bytes());
+    QGemmRows(k, rows, rq, 0, m, 0, k.panels, &scores_[h * m * S]);
+  });
+  JV3_RETURN_IF_ERROR(softmax_op_->Run(scores_.data(), H * m, S, pool));
+  // Context: each head's probability rows against its packed, transposed values.
+  pool->ParallelFor(H, [&](size_t h) {
+    const PackedI8& v = packed_v_[h];
+    uint8_t* rows = &rows_[h * m * row_bytes];
+    RowQuant* rq = &row_quant_[h * m];
+    for (size_t r = 0; r < m; ++r) rq[r] = QuantizeRow(v, &scores_[(h * m + r) * S], rows + r * v.row_bytes());
+    QGemmRows(v, rows, rq, 0, m, 0, v.panels, &out_tile_[h * m * dh]);
+  });
   return Status::Ok();
 }
 

@@ -31,7 +31,7 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
   m.config_ = header.config;
   const ModelConfig& c = m.config_;
   if (c.lora_rank > 64) return Status(Code::kModelFormat, "lora_rank above 64 is not supported");
-  JV3_RETURN_IF_ERROR(Attention::Create(c.num_heads, c.head_dim(), &m.attention_));
+  JV3_RETURN_IF_ERROR(Attention::Create(c.num_heads, c.head_dim(), header.int8, &m.attention_));
   JV3_RETURN_IF_ERROR(RowwiseOp::Create(RowwiseOp::Kind::kGelu, &m.gelu_));
   m.rope_.reset(new RopeTable(c.head_dim(), c.rotary_base));
   m.layers_.resize(c.num_layers);
