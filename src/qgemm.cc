@@ -240,10 +240,29 @@ RowQuant QuantizeRow(const PackedI8& w, const float* x, void* out) {
   const size_t in = w.in, padded = w.ksteps * w.kstep;
   float lo = 0.0f, hi = 0.0f;
   bool finite = true;
-  for (size_t k = 0; k < in; ++k) {
-    finite &= std::isfinite(x[k]);
-    lo = std::min(lo, x[k]);
-    hi = std::max(hi, x[k]);
+  size_t j = 0;
+#if defined(__wasm_simd128__)
+  // The row's range in four lanes; x·0 is NaN exactly for inf and NaN, so one sum tells finiteness.
+  v128_t vlo = wasm_f32x4_splat(0.0f), vhi = vlo, vnan = vlo;
+  for (; j + 4 <= in; j += 4) {
+    const v128_t v = wasm_v128_load(x + j);
+    vlo = wasm_f32x4_pmin(v, vlo);
+    vhi = wasm_f32x4_pmax(v, vhi);
+    vnan = wasm_f32x4_add(vnan, wasm_f32x4_mul(v, wasm_f32x4_splat(0.0f)));
+  }
+  for (int i = 0; i < 4; ++i) {
+    lo = std::min(lo, wasm_f32x4_extract_lane(vlo, 0));
+    hi = std::max(hi, wasm_f32x4_extract_lane(vhi, 0));
+    finite &= wasm_f32x4_extract_lane(vnan, 0) == 0.0f;
+    vlo = wasm_i32x4_shuffle(vlo, vlo, 1, 2, 3, 0);
+    vhi = wasm_i32x4_shuffle(vhi, vhi, 1, 2, 3, 0);
+    vnan = wasm_i32x4_shuffle(vnan, vnan, 1, 2, 3, 0);
+  }
+#endif
+  for (; j < in; ++j) {
+    finite &= std::isfinite(x[j]);
+    lo = std::min(lo, x[j]);
+    hi = std::max(hi, x[j]);
   }
   if (w.scheme == QScheme::kI16) {
     auto* q = static_cast<int16_t*>(out);
