@@ -149,20 +149,14 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
     const size_t m = std::min(tile, S - q0);
     if (int8_) {
       JV3_RETURN_IF_ERROR(RunTileI8(q0, m, S, pool));
+    } else {
       for (size_t h = 0; h < H; ++h) {
-        for (size_t r = 0; r < m; ++r) {
-          const float* src = &out_tile_[(h * m + r) * dh];
-          std::copy(src, src + dh, ctx + (q0 + r) * d + h * dh);
-        }
+        std::copy(&q_[(h * S + q0) * dh], &q_[(h * S + q0 + m) * dh], &q_tile_[h * m * dh]);
       }
-      continue;
+      JV3_RETURN_IF_ERROR(scores_op_->Run(H, m, dh, S, q_tile_.data(), k_.data(), scores_.data(), pool));
+      JV3_RETURN_IF_ERROR(softmax_op_->Run(scores_.data(), H * m, S, pool));
+      JV3_RETURN_IF_ERROR(values_op_->Run(H, m, S, dh, scores_.data(), v_.data(), out_tile_.data(), pool));
     }
-    for (size_t h = 0; h < H; ++h) {
-      std::copy(&q_[(h * S + q0) * dh], &q_[(h * S + q0 + m) * dh], &q_tile_[h * m * dh]);
-    }
-    JV3_RETURN_IF_ERROR(scores_op_->Run(H, m, dh, S, q_tile_.data(), k_.data(), scores_.data(), pool));
-    JV3_RETURN_IF_ERROR(softmax_op_->Run(scores_.data(), H * m, S, pool));
-    JV3_RETURN_IF_ERROR(values_op_->Run(H, m, S, dh, scores_.data(), v_.data(), out_tile_.data(), pool));
     for (size_t h = 0; h < H; ++h) {
       for (size_t r = 0; r < m; ++r) {
         const float* src = &out_tile_[(h * m + r) * dh];

@@ -52,22 +52,10 @@ int DefaultU8Levels() {
 // ---- kI16: k in pairs, int16 activations -------------------------------------------------------
 
 #if defined(__wasm_simd128__)
-// Rows of q against one panel: per k pair, two 8-byte weight loads widened to int16 (4 columns ×
-// 2 k each), one 32-bit activation splat per row, two dot-and-add per row.
+// A tile's exact int32 sums (MR rows × the panel's 8 columns, columns 0–3 in acc0, 4–7 in acc1) to
+// y = sum · row scale · column scale + bias, storing only the columns the layer has.
 template <int MR>
-void TileI16(const PackedI8& w, const int16_t* q, size_t ldq, const RowQuant* rq, size_t p, float* y) {
-  v128_t acc0[MR], acc1[MR];
-  for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = wasm_i32x4_splat(0);
-  const int8_t* b = w.w.data() + p * w.ksteps * 2 * kPanelCols;
-  for (size_t s = 0; s < w.ksteps; ++s, b += 2 * kPanelCols) {
-    const v128_t b0 = wasm_i16x8_load8x8(b);
-    const v128_t b1 = wasm_i16x8_load8x8(b + 8);
-    for (int m = 0; m < MR; ++m) {
-      const v128_t a = wasm_v128_load32_splat(q + m * ldq + 2 * s);
-      acc0[m] = wasm_i32x4_add(acc0[m], wasm_i32x4_dot_i16x8(a, b0));
-      acc1[m] = wasm_i32x4_add(acc1[m], wasm_i32x4_dot_i16x8(a, b1));
-    }
-  }
+void StoreTile(const PackedI8& w, const v128_t* acc0, const v128_t* acc1, const RowQuant* rq, size_t p, float* y) {
   const size_t n0 = p * kPanelCols;
   const v128_t s0 = wasm_v128_load(w.scale.data() + n0), s1 = wasm_v128_load(w.scale.data() + n0 + 4);
   const v128_t c0 = wasm_v128_load(w.bias.data() + n0), c1 = wasm_v128_load(w.bias.data() + n0 + 4);
@@ -87,6 +75,25 @@ void TileI16(const PackedI8& w, const int16_t* q, size_t ldq, const RowQuant* rq
       std::copy(tmp, tmp + cols, out);
     }
   }
+}
+
+// Rows of q against one panel: per k pair, two 8-byte weight loads widened to int16 (4 columns ×
+// 2 k each), one 32-bit activation splat per row, two dot-and-add per row.
+template <int MR>
+void TileI16(const PackedI8& w, const int16_t* q, size_t ldq, const RowQuant* rq, size_t p, float* y) {
+  v128_t acc0[MR], acc1[MR];
+  for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = wasm_i32x4_splat(0);
+  const int8_t* b = w.w.data() + p * w.ksteps * 2 * kPanelCols;
+  for (size_t s = 0; s < w.ksteps; ++s, b += 2 * kPanelCols) {
+    const v128_t b0 = wasm_i16x8_load8x8(b);
+    const v128_t b1 = wasm_i16x8_load8x8(b + 8);
+    for (int m = 0; m < MR; ++m) {
+      const v128_t a = wasm_v128_load32_splat(q + m * ldq + 2 * s);
+      acc0[m] = wasm_i32x4_add(acc0[m], wasm_i32x4_dot_i16x8(a, b0));
+      acc1[m] = wasm_i32x4_add(acc1[m], wasm_i32x4_dot_i16x8(a, b1));
+    }
+  }
+  StoreTile<MR>(w, acc0, acc1, rq, p, y);
 }
 constexpr int kI16Rows = 4;
 #else
@@ -113,27 +120,13 @@ void TileU8(const PackedI8& w, const uint8_t* q, size_t ldq, const RowQuant* rq,
     }
   }
   const size_t n0 = p * kPanelCols;
-  const v128_t s0 = wasm_v128_load(w.scale.data() + n0), s1 = wasm_v128_load(w.scale.data() + n0 + 4);
-  const v128_t c0 = wasm_v128_load(w.bias.data() + n0), c1 = wasm_v128_load(w.bias.data() + n0 + 4);
   const v128_t k0 = wasm_v128_load(w.colsum.data() + n0), k1 = wasm_v128_load(w.colsum.data() + n0 + 4);
-  const size_t cols = std::min(kPanelCols, w.out - n0);
   for (int m = 0; m < MR; ++m) {
-    const v128_t qs = wasm_f32x4_splat(rq[m].scale), z = wasm_i32x4_splat(rq[m].zero);
-    const v128_t t0 = wasm_i32x4_sub(acc0[m], wasm_i32x4_mul(z, k0));
-    const v128_t t1 = wasm_i32x4_sub(acc1[m], wasm_i32x4_mul(z, k1));
-    const v128_t y0 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(t0), wasm_f32x4_mul(s0, qs)), c0);
-    const v128_t y1 = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(t1), wasm_f32x4_mul(s1, qs)), c1);
-    float* out = y + m * w.out + n0;
-    if (cols == kPanelCols) {
-      wasm_v128_store(out, y0);
-      wasm_v128_store(out + 4, y1);
-    } else {
-      alignas(16) float tmp[kPanelCols];
-      wasm_v128_store(tmp, y0);
-      wasm_v128_store(tmp + 4, y1);
-      std::copy(tmp, tmp + cols, out);
-    }
+    const v128_t z = wasm_i32x4_splat(rq[m].zero);
+    acc0[m] = wasm_i32x4_sub(acc0[m], wasm_i32x4_mul(z, k0));
+    acc1[m] = wasm_i32x4_sub(acc1[m], wasm_i32x4_mul(z, k1));
   }
+  StoreTile<MR>(w, acc0, acc1, rq, p, y);
 }
 constexpr int kU8Rows = 6;  // 12 accumulators + 2 weight vectors + 1 splat: x86's 16 vector registers
 #else
@@ -266,10 +259,11 @@ RowQuant QuantizeRow(const PackedI8& w, const float* x, void* out) {
   }
   if (w.scheme == QScheme::kI16) {
     auto* q = static_cast<int16_t*>(out);
-    std::fill(q, q + padded, int16_t(0));
     const float maxabs = std::max(-lo, hi);
-    if (!finite) return {kNaN, 0};
-    if (maxabs == 0.0f) return {0.0f, 0};
+    if (!finite || maxabs == 0.0f) {
+      std::fill(q, q + padded, int16_t(0));
+      return {finite ? 0.0f : kNaN, 0};
+    }
     const float inv = float(w.levels) / maxabs;
     size_t k = 0;
 #if defined(__wasm_simd128__)
@@ -282,6 +276,7 @@ RowQuant QuantizeRow(const PackedI8& w, const float* x, void* out) {
 #endif
     // |x · inv| ≤ levels, so the conversion is in range.
     for (; k < in; ++k) q[k] = int16_t(std::nearbyint(x[k] * inv));
+    std::fill(q + in, q + padded, int16_t(0));
     return {maxabs / float(w.levels), 0};
   }
   // kU8: [lo, hi] (which holds 0) onto [0, levels]; 0 maps exactly onto the zero point.
