@@ -22,6 +22,25 @@ Status Reserve(std::vector<float>* v, size_t n) {
 
 Blob ToBlob(std::vector<uint8_t>&& bytes) { return Blob{std::move(bytes)}; }
 
+// Adds the wall time of its scope to *slot; a null slot (timing off) costs nothing.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(double* slot) : slot_(slot) {
+    if (slot_) start_ = std::chrono::steady_clock::now();
+  }
+  ~PhaseTimer() {
+    if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+double* Slot(ForwardTiming* timing, double ForwardTiming::*phase) { return timing ? &(timing->*phase) : nullptr; }
+
 }  // namespace
 
 Status Model::Builder::OnHeader(const ModelHeader& header) {
@@ -169,12 +188,12 @@ Status Model::Embed(const std::vector<SequenceInput>& batch, float* x) {
 Status Model::RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y,
                         const std::vector<SequenceInput>& batch, const std::vector<size_t>& starts) {
   const size_t in = layer.op->in(), out = layer.op->out(), r = config_.lora_rank;
-  const auto start = timing_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-  JV3_RETURN_IF_ERROR(layer.op->Run(x, rows, y, pool_.get()));
-  if (timing_) {
-    timing_->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    timing_->ops += 2.0 * rows * in * out;
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::linear));
+    JV3_RETURN_IF_ERROR(layer.op->Run(x, rows, y, pool_.get()));
   }
+  if (timing_) timing_->linear_ops += 2.0 * rows * in * out;
+  PhaseTimer timer(Slot(timing_, &ForwardTiming::lora));
   for (size_t i = 0; i < batch.size(); ++i) {
     const int t = batch[i].task;
     if (t < 0 || layer.lora_a.empty()) continue;
@@ -204,25 +223,40 @@ Status Model::Forward(const std::vector<SequenceInput>& batch, std::vector<float
   float* x = hidden->data();  // [n, d]
   const float eps = c.layer_norm_eps;
 
-  JV3_RETURN_IF_ERROR(Embed(batch, x));
-  if (trace) trace->embeddings_before_ln.assign(x, x + n * d);
-  AddLayerNorm(x, nullptr, n, d, emb_.ln.weight.f32(), emb_.ln.bias.f32(), eps, pool_.get());
-  if (trace) trace->emb_ln_output.assign(x, x + n * d);
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::embed));
+    JV3_RETURN_IF_ERROR(Embed(batch, x));
+    if (trace) trace->embeddings_before_ln.assign(x, x + n * d);
+    AddLayerNorm(x, nullptr, n, d, emb_.ln.weight.f32(), emb_.ln.bias.f32(), eps, pool_.get());
+    if (trace) trace->emb_ln_output.assign(x, x + n * d);
+  }
 
   for (EncoderLayer& L : layers_) {
     // Attention block: x = norm1(x + out_proj(attention(Wqkv(x)))).
     JV3_RETURN_IF_ERROR(RunLinear(L.wqkv, x, n, qkv_.data(), batch, starts));
-    for (size_t i = 0; i < batch.size(); ++i) {
-      JV3_RETURN_IF_ERROR(attention_->Run(qkv_.data() + starts[i] * 3 * d, batch[i].ids->size(), *rope_,
-                                          ctx_.data() + starts[i] * d, pool_.get()));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::attention));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        JV3_RETURN_IF_ERROR(attention_->Run(qkv_.data() + starts[i] * 3 * d, batch[i].ids->size(), *rope_,
+                                            ctx_.data() + starts[i] * d, pool_.get()));
+      }
     }
     JV3_RETURN_IF_ERROR(RunLinear(L.out_proj, ctx_.data(), n, tmp_.data(), batch, starts));
-    AddLayerNorm(x, tmp_.data(), n, d, L.norm1.weight.f32(), L.norm1.bias.f32(), eps, pool_.get());
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
+      AddLayerNorm(x, tmp_.data(), n, d, L.norm1.weight.f32(), L.norm1.bias.f32(), eps, pool_.get());
+    }
     // MLP block: x = norm2(x + fc2(gelu(fc1(x)))).
     JV3_RETURN_IF_ERROR(RunLinear(L.fc1, x, n, ffn_.data(), batch, starts));
-    JV3_RETURN_IF_ERROR(gelu_->Run(ffn_.data(), n, c.intermediate_size, pool_.get()));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::gelu));
+      JV3_RETURN_IF_ERROR(gelu_->Run(ffn_.data(), n, c.intermediate_size, pool_.get()));
+    }
     JV3_RETURN_IF_ERROR(RunLinear(L.fc2, ffn_.data(), n, tmp_.data(), batch, starts));
-    AddLayerNorm(x, tmp_.data(), n, d, L.norm2.weight.f32(), L.norm2.bias.f32(), eps, pool_.get());
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
+      AddLayerNorm(x, tmp_.data(), n, d, L.norm2.weight.f32(), L.norm2.bias.f32(), eps, pool_.get());
+    }
     if (trace) trace->layer_outputs.emplace_back(x, x + n * d);
   }
   return Status::Ok();

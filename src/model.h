@@ -66,10 +66,16 @@ struct ForwardTrace {
   std::vector<std::vector<float>> layer_outputs;  // per layer [N, d]
 };
 
-// Time spent in the linear layers' GEMMs (for the efficiency benchmark): wall seconds and 2·M·K·N ops.
-struct LinearTiming {
-  double seconds = 0;
-  double ops = 0;
+// Where a forward pass spends its wall time (for the efficiency benchmark), in seconds; linear_ops
+// counts the linear layers' 2·M·K·N.
+struct ForwardTiming {
+  double linear = 0;     // the linear layers' GEMMs (activation quantization included)
+  double linear_ops = 0;
+  double lora = 0;       // the task adapters' side paths
+  double attention = 0;  // rotary, scores, softmax, context
+  double norm = 0;       // residual add + LayerNorm
+  double gelu = 0;
+  double embed = 0;      // lookup + embedding LayerNorm
 };
 
 class Model {
@@ -99,8 +105,8 @@ class Model {
   // Runs the encoder over sequences packed one after another (no padding: each attends to itself).
   // hidden: [sum of lengths, d] last hidden states.
   Status Forward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden, ForwardTrace* trace = nullptr);
-  // While set, every linear layer's GEMM adds its time and op count to `timing` (null: off).
-  void set_linear_timing(LinearTiming* timing) { timing_ = timing; }
+  // While set, every forward pass adds its time per phase to `timing` (null: off).
+  void set_timing(ForwardTiming* timing) { timing_ = timing; }
 
  private:
   Model() = default;
@@ -115,7 +121,7 @@ class Model {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Attention> attention_;
   std::unique_ptr<RowwiseOp> gelu_;
-  LinearTiming* timing_ = nullptr;
+  ForwardTiming* timing_ = nullptr;
   std::unique_ptr<RopeTable> rope_;
   // Activations, reused across calls. Shapes for N packed tokens:
   std::vector<float> qkv_;  // [N, 3d]

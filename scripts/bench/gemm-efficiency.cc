@@ -84,20 +84,21 @@ int main(int argc, char** argv) {
   for (auto& seq : ids) batch.push_back({&seq, -1});
   std::vector<float> hidden;  // [1024, d]
   if (!model->Forward(batch, &hidden).ok()) return 1;  // warm-up: reshapes, buffers
-  double best_forward = 1e30, best_gemm_rate = 0, gemm_share = 0;
+  double best_forward = 1e30;
+  ForwardTiming best;
   for (int r = 0; r < runs; ++r) {
-    LinearTiming timing;
-    model->set_linear_timing(&timing);
+    ForwardTiming timing;
+    model->set_timing(&timing);
     const auto t = Clock::now();
     if (!model->Forward(batch, &hidden).ok()) return 1;
     const double total = Seconds(t);
-    model->set_linear_timing(nullptr);
+    model->set_timing(nullptr);
     if (total < best_forward) {
       best_forward = total;
-      best_gemm_rate = timing.ops / timing.seconds / 1e9;
-      gemm_share = timing.seconds / total;
+      best = timing;
     }
   }
+  const double best_gemm_rate = best.linear_ops / best.linear / 1e9, gemm_share = best.linear / best_forward;
   std::unique_ptr<ThreadPool> pool;
   if (!ThreadPool::Create(threads, &pool).ok()) return 1;
   // The model's four linear shapes at b's 1024 rows, weighted by their op counts (one each per layer).
@@ -115,8 +116,10 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"threads\":%d,\"forwardMs\":%.1f,\"tokensPerS\":%.1f,\"gemmShare\":%.3f,\"inModelGops\":%.2f,"
       "\"standaloneGops\":%.2f,\"efficiency\":%.3f,\"xnnpackStandaloneGops\":%.2f,\"vsXnnpack\":%.3f,"
-      "\"xnnpack512x1024x4096Gops\":%.2f}\n",
+      "\"xnnpack512x1024x4096Gops\":%.2f,\"phasesMs\":{\"linear\":%.1f,\"lora\":%.1f,\"attention\":%.1f,"
+      "\"norm\":%.1f,\"gelu\":%.1f,\"embed\":%.1f}}\n",
       threads, best_forward * 1e3, 1024 / best_forward, gemm_share, best_gemm_rate, alone, best_gemm_rate / alone,
-      alone_xnn, best_gemm_rate / alone_xnn, notes_shape);
+      alone_xnn, best_gemm_rate / alone_xnn, notes_shape, best.linear * 1e3, best.lora * 1e3, best.attention * 1e3,
+      best.norm * 1e3, best.gelu * 1e3, best.embed * 1e3);
   return 0;
 }
