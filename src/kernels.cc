@@ -1,9 +1,14 @@
-// Scalar kernels written for the compiler to vectorize; the heavy products go through gemm.h and qgemm.h.
+// Row-wise kernels (LayerNorm, LoRA, rotary attention), mostly loops written for the compiler to
+// vectorize; the heavy products go through gemm.h and qgemm.h.
 #include "kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
 
 namespace jv3 {
 namespace {
@@ -23,20 +28,33 @@ void ForBlocks(ThreadPool* pool, size_t n, F&& body) {
 
 void AddLayerNorm(float* x, const float* residual, size_t rows, size_t d, const float* gamma, const float* beta,
                   float eps, ThreadPool* pool) {
+  // Two passes (mean, then Σ(x − mean)²) with 8 f32 partial sums each: lanes the vectorizer keeps
+  // in registers, and short chains, so f32 stays as close to torch's float moments as f64 did.
+  constexpr size_t kLanes = 8;
   ForBlocks(pool, rows, [&](size_t r) {
-    float* row = x + r * d;
+    float* __restrict row = x + r * d;
     if (residual) {
-      const float* res = residual + r * d;
+      const float* __restrict res = residual + r * d;
       for (size_t j = 0; j < d; ++j) row[j] += res[j];
     }
-    double sum = 0;
-    for (size_t j = 0; j < d; ++j) sum += row[j];
-    const double mean = sum / d;
-    double var = 0;
-    for (size_t j = 0; j < d; ++j) var += (row[j] - mean) * (row[j] - mean);
-    const float inv = static_cast<float>(1.0 / std::sqrt(var / d + eps));
-    const float m = static_cast<float>(mean);
-    for (size_t j = 0; j < d; ++j) row[j] = (row[j] - m) * inv * gamma[j] + beta[j];
+    float acc[kLanes] = {};
+    size_t j = 0;
+    for (; j + kLanes <= d; j += kLanes) {
+      for (size_t l = 0; l < kLanes; ++l) acc[l] += row[j + l];
+    }
+    float sum = 0.f;
+    for (; j < d; ++j) sum += row[j];
+    for (size_t l = 0; l < kLanes; ++l) sum += acc[l];
+    const float mean = sum / static_cast<float>(d);
+    float dev[kLanes] = {};
+    for (j = 0; j + kLanes <= d; j += kLanes) {
+      for (size_t l = 0; l < kLanes; ++l) dev[l] += (row[j + l] - mean) * (row[j + l] - mean);
+    }
+    float var = 0.f;
+    for (; j < d; ++j) var += (row[j] - mean) * (row[j] - mean);
+    for (size_t l = 0; l < kLanes; ++l) var += dev[l];
+    const float inv = 1.f / std::sqrt(var / static_cast<float>(d) + eps);
+    for (j = 0; j < d; ++j) row[j] = (row[j] - mean) * inv * gamma[j] + beta[j];
   });
 }
 
@@ -127,14 +145,28 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
   const float scale = 1.f / std::sqrt(static_cast<float>(dh));
   ForBlocks(pool, S, [&](size_t s) {
     const float* row = qkv + s * 3 * d;
-    const float* c = rope.cos(s);
-    const float* sn = rope.sin(s);
+    const float* __restrict c = rope.cos(s);
+    const float* __restrict sn = rope.sin(s);
     for (size_t h = 0; h < H; ++h) {
-      const float* q = row + h * dh;
-      const float* k = row + d + h * dh;
-      float* qo = &q_[(h * S + s) * dh];
-      float* ko = &k_[(h * S + s) * dh];
-      for (size_t i = 0; i < half; ++i) {
+      const float* __restrict q = row + h * dh;
+      const float* __restrict k = row + d + h * dh;
+      float* __restrict qo = &q_[(h * S + s) * dh];
+      float* __restrict ko = &k_[(h * S + s) * dh];
+      size_t i = 0;
+#if defined(__wasm_simd128__)
+      const v128_t vscale = wasm_f32x4_splat(scale);
+      for (; i + 4 <= half; i += 4) {
+        const v128_t vc = wasm_v128_load(c + i), vs = wasm_v128_load(sn + i);
+        const v128_t q0 = wasm_v128_load(q + i), q1 = wasm_v128_load(q + i + half);
+        const v128_t k0 = wasm_v128_load(k + i), k1 = wasm_v128_load(k + i + half);
+        wasm_v128_store(qo + i, wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_mul(q0, vc), wasm_f32x4_mul(q1, vs)), vscale));
+        wasm_v128_store(qo + i + half,
+                        wasm_f32x4_mul(wasm_f32x4_add(wasm_f32x4_mul(q1, vc), wasm_f32x4_mul(q0, vs)), vscale));
+        wasm_v128_store(ko + i, wasm_f32x4_sub(wasm_f32x4_mul(k0, vc), wasm_f32x4_mul(k1, vs)));
+        wasm_v128_store(ko + i + half, wasm_f32x4_add(wasm_f32x4_mul(k1, vc), wasm_f32x4_mul(k0, vs)));
+      }
+#endif
+      for (; i < half; ++i) {
         qo[i] = (q[i] * c[i] - q[i + half] * sn[i]) * scale;
         qo[i + half] = (q[i + half] * c[i] + q[i] * sn[i]) * scale;
         ko[i] = k[i] * c[i] - k[i + half] * sn[i];
@@ -169,28 +201,74 @@ Status Attention::Run(const float* qkv, size_t S, const RopeTable& rope, float* 
 
 namespace {
 
-// src [rows, cols], a row's values `step` apart and rows `row_stride` apart (step > 1: reading a
-// transpose) → int8 rows with one symmetric scale each (max |x| ↦ 127). A row holding inf or NaN
-// gets scale NaN: its products, and so the embedding, come out NaN, as in f32.
-void QuantizeRowsSym(const float* src, size_t rows, size_t cols, size_t row_stride, size_t step, int8_t* q,
-                     float* scale) {
+// Symmetric int8 quantization of an attention operand src [rows, cols] into q [rows, cols], with
+// one scale per row (per_row) or per column (max |x| ↦ 127); `work` holds one float per scale. A
+// row (column) holding inf or NaN gets scale NaN and zeros: its products, and so the embedding,
+// come out NaN, as in f32. Scalar where there is no SIMD; the lanes compute the same values.
+void QuantizeSym(const float* src, size_t rows, size_t cols, bool per_row, int8_t* q, float* scale, float* work) {
+  const size_t n = per_row ? rows : cols;
+  float* maxabs = scale;  // max |x| until the scales are set
+  float* nan = work;      // Σ x·0: NaN exactly when an inf or NaN was seen
+  std::fill(maxabs, maxabs + n, 0.f);
+  std::fill(nan, nan + n, 0.f);
   for (size_t r = 0; r < rows; ++r) {
-    const float* x = src + r * row_stride;
-    float maxabs = 0.f;
-    bool finite = true;
-    for (size_t c = 0; c < cols; ++c) {
-      finite &= std::isfinite(x[c * step]);
-      maxabs = std::max(maxabs, std::fabs(x[c * step]));
+    const float* x = src + r * cols;
+    size_t c = 0;
+#if defined(__wasm_simd128__)
+    if (per_row) {
+      v128_t vm = wasm_f32x4_splat(0.f), vz = vm;
+      for (; c + 4 <= cols; c += 4) {
+        const v128_t v = wasm_v128_load(x + c);
+        vm = wasm_f32x4_pmax(wasm_f32x4_abs(v), vm);
+        vz = wasm_f32x4_add(vz, wasm_f32x4_mul(v, wasm_f32x4_splat(0.f)));
+      }
+      for (int l = 0; l < 4; ++l) {
+        maxabs[r] = std::max(maxabs[r], wasm_f32x4_extract_lane(vm, 0));
+        nan[r] += wasm_f32x4_extract_lane(vz, 0);
+        vm = wasm_i32x4_shuffle(vm, vm, 1, 2, 3, 0);
+        vz = wasm_i32x4_shuffle(vz, vz, 1, 2, 3, 0);
+      }
+    } else {
+      for (; c + 4 <= cols; c += 4) {
+        const v128_t v = wasm_v128_load(x + c);
+        wasm_v128_store(maxabs + c, wasm_f32x4_pmax(wasm_f32x4_abs(v), wasm_v128_load(maxabs + c)));
+        wasm_v128_store(nan + c, wasm_f32x4_add(wasm_v128_load(nan + c), wasm_f32x4_mul(v, wasm_f32x4_splat(0.f))));
+      }
     }
+#endif
+    for (; c < cols; ++c) {
+      const size_t i = per_row ? r : c;
+      maxabs[i] = std::max(maxabs[i], std::fabs(x[c]));
+      nan[i] += x[c] * 0.f;
+    }
+  }
+  float* inv = work;  // 127 / max |x|, 0 for an all-zero or non-finite row (column)
+  for (size_t i = 0; i < n; ++i) {
+    const bool finite = nan[i] == 0.f;
+    const float m = maxabs[i];
+    inv[i] = finite && m > 0.f ? 127.f / m : 0.f;
+    scale[i] = finite ? m / 127.f : std::numeric_limits<float>::quiet_NaN();
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    const float* x = src + r * cols;
     int8_t* qr = q + r * cols;
-    if (!finite || maxabs == 0.f) {
-      std::fill(qr, qr + cols, int8_t(0));
-      scale[r] = finite ? 0.f : std::numeric_limits<float>::quiet_NaN();
-      continue;
+    size_t c = 0;
+#if defined(__wasm_simd128__)
+    // trunc_sat maps the NaN of a non-finite row (x · 0) to 0, like the scalar select below.
+    for (; c + 16 <= cols; c += 16) {
+      v128_t v[4];
+      for (int l = 0; l < 4; ++l) {
+        const v128_t s = per_row ? wasm_f32x4_splat(inv[r]) : wasm_v128_load(inv + c + 4 * l);
+        v[l] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + c + 4 * l), s)));
+      }
+      wasm_v128_store(qr + c, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(v[0], v[1]),
+                                                      wasm_i16x8_narrow_i32x4(v[2], v[3])));
     }
-    const float inv = 127.f / maxabs;  // |x · inv| ≤ 127: the conversion is in range
-    for (size_t c = 0; c < cols; ++c) qr[c] = static_cast<int8_t>(std::nearbyint(x[c * step] * inv));
-    scale[r] = maxabs / 127.f;
+#endif
+    for (; c < cols; ++c) {
+      const float v = x[c] * inv[per_row ? r : c];  // |v| ≤ 127, or NaN in a non-finite row
+      qr[c] = static_cast<int8_t>(std::nearbyint(v == v ? v : 0.f));
+    }
   }
 }
 
@@ -202,21 +280,22 @@ Status Attention::PackKeysValues(size_t S, size_t tile, ThreadPool* pool) {
     packed_k_.resize(H);
     packed_v_.resize(H);
     q8_.resize(H * S * dh);
-    q8_scale_.resize(H * std::max(S, dh));
+    q8_scale_.resize(2 * H * std::max(S, dh));
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "out of memory for attention over " + std::to_string(S) + " tokens");
   }
   std::vector<Status> status(H);
   pool->ParallelFor(H, [&](size_t h) {
     int8_t* q = &q8_[h * S * dh];
-    float* sc = &q8_scale_[h * std::max(S, dh)];
+    float* sc = &q8_scale_[2 * h * std::max(S, dh)];
+    float* work = sc + std::max(S, dh);
     // Keys as the weights of q·kᵀ: [S, dh], a scale per key.
-    QuantizeRowsSym(&k_[h * S * dh], S, dh, dh, 1, q, sc);
+    QuantizeSym(&k_[h * S * dh], S, dh, /*per_row=*/true, q, sc, work);
     status[h] = PackI8(dh, S, q, sc, nullptr, NativeQScheme(), &packed_k_[h]);
     if (!status[h].ok()) return;
-    // Values as the weights of p·v: vᵀ [dh, S], a scale per channel.
-    QuantizeRowsSym(&v_[h * S * dh], dh, S, 1, dh, q, sc);
-    status[h] = PackI8(S, dh, q, sc, nullptr, NativeQScheme(), &packed_v_[h]);
+    // Values as the weights of p·v: vᵀ [dh, S], a scale per channel, packed from v [S, dh].
+    QuantizeSym(&v_[h * S * dh], S, dh, /*per_row=*/false, q, sc, work);
+    status[h] = PackI8(S, dh, q, sc, nullptr, NativeQScheme(), &packed_v_[h], 0, /*transposed=*/true);
   });
   for (const Status& st : status) JV3_RETURN_IF_ERROR(st);
   const size_t row_bytes = std::max(packed_k_[0].row_bytes(), packed_v_[0].row_bytes());

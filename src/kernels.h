@@ -61,8 +61,8 @@ class Attention {
   size_t budget_;
   std::vector<PackedI8> packed_k_;          // [H] keys [S, dh] as weights: one scale per key
   std::vector<PackedI8> packed_v_;          // [H] values transposed [dh, S]: one scale per channel
-  std::vector<int8_t> q8_;                  // [H, max(S, dh) · S] staging for the packing
-  std::vector<float> q8_scale_;             // [H, max(S, dh)]
+  std::vector<int8_t> q8_;                  // [H, S, dh] staging for the packing
+  std::vector<float> q8_scale_;             // [H, 2, max(S, dh)] scales, then scratch
   std::vector<uint8_t> rows_;               // [H, tile, row bytes] quantized queries / probabilities
   std::vector<RowQuant> row_quant_;         // [H, tile]
   std::unique_ptr<BatchMatMul> scores_op_;  // q · kᵀ

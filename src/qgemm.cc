@@ -182,9 +182,10 @@ QScheme NativeQScheme() {
 }
 
 Status PackI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias, QScheme scheme,
-              PackedI8* packed, int levels) {
+              PackedI8* packed, int levels, bool transposed) {
   if (in == 0 || out == 0) return Status(Code::kInvalidArgument, "int8 linear layer with an empty shape");
   PackedI8 p;
+  std::vector<int8_t> gathered;  // [in] one row of a transposed weight
   p.scheme = scheme;
   p.in = in;
   p.out = out;
@@ -207,12 +208,17 @@ Status PackI8(size_t in, size_t out, const int8_t* weight, const float* scales, 
     p.scale.assign(p.panels * kPanelCols, 0.0f);
     p.bias.assign(p.panels * kPanelCols, 0.0f);
     if (scheme == QScheme::kU8) p.colsum.assign(p.panels * kPanelCols, 0);
+    if (transposed) gathered.resize(in);
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "out of memory packing an int8 layer [" + std::to_string(out) + ", " +
                                           std::to_string(in) + "]");
   }
   for (size_t n = 0; n < out; ++n) {
     const int8_t* row = weight + n * in;
+    if (transposed) {
+      for (size_t k = 0; k < in; ++k) gathered[k] = weight[k * out + n];
+      row = gathered.data();
+    }
     int8_t* dst = p.w.data() + (n / kPanelCols) * p.ksteps * p.kstep * kPanelCols + (n % kPanelCols) * p.kstep;
     if (scheme == QScheme::kI16) {
       ScatterRow<2>(row, in, dst);

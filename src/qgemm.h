@@ -46,10 +46,11 @@ struct RowQuant {
   int32_t zero;
 };
 
-// Reorders weight [out, in] (row-major, one scale per row) into `packed`. `levels` 0 picks the
-// scheme's default (2047 for kI16, or what the engine's relaxed dot computes exactly for kU8).
+// Reorders weight [out, in] (row-major, one scale per row; or its transpose [in, out] when
+// `transposed`) into `packed`. `levels` 0 picks the scheme's default (2047 for kI16, or what the
+// engine's relaxed dot computes exactly for kU8).
 Status PackI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias, QScheme scheme,
-              PackedI8* packed, int levels = 0);
+              PackedI8* packed, int levels = 0, bool transposed = false);
 
 // Quantizes x[in] into q (row_bytes(), zero-padded past in).
 RowQuant QuantizeRow(const PackedI8& w, const float* x, void* q);

@@ -103,6 +103,14 @@ void TestQGemm(test::Counter& t, QScheme scheme, int levels, size_t rows, size_t
                            " " + std::to_string(rows) + "x" + std::to_string(in) + "->" + std::to_string(out);
   t.Check(st.ok(), "pack " + name + ": " + st.message());
   if (!st.ok()) return;
+  std::vector<int8_t> wt(in * out);  // [in, out]
+  for (size_t o = 0; o < out; ++o)
+    for (size_t k = 0; k < in; ++k) wt[k * out + o] = w[o * in + k];
+  PackedI8 pt;
+  st = PackI8(in, out, wt.data(), scale.data(), bias.data(), scheme, &pt, levels, /*transposed=*/true);
+  t.Check(st.ok() && pt.w == p.w && pt.scale == p.scale && pt.bias == p.bias && pt.colsum == p.colsum &&
+              pt.levels == p.levels,
+          "pack " + name + " from the transpose: same bytes");
   const size_t ld = p.ksteps * p.kstep, bytes = p.row_bytes();
   std::vector<uint8_t> q(rows * bytes);
   std::vector<RowQuant> rq(rows);
@@ -256,6 +264,32 @@ void TestAttention(test::Counter& t, ThreadPool* pool, size_t S, int H, int dh, 
                                            std::to_string(rel));
 }
 
+// A NaN in a key makes its head's outputs non-finite (every score row meets it); an inf in a value,
+// that channel's outputs for every query; the other heads stay finite. As in f32 (int8 gives NaN
+// where f32 may give inf), and nothing undefined.
+void TestAttentionNonFinite(test::Counter& t, ThreadPool* pool, bool int8) {
+  const size_t S = 9;
+  const int H = 3, dh = 8, d = H * dh;
+  std::mt19937 rng(11);
+  auto qkv = Random(S * 3 * d, rng);
+  qkv[4 * 3 * d + d + 0 * dh + 3] = std::numeric_limits<float>::quiet_NaN();  // key 4, head 0
+  qkv[6 * 3 * d + 2 * d + 1 * dh + 5] = std::numeric_limits<float>::infinity();  // value 6, head 1, channel 5
+  RopeTable rope(dh, 20000.f);
+  t.Check(rope.Reserve(S).ok(), "rope reserve");
+  std::unique_ptr<Attention> att;
+  t.Check(Attention::Create(H, dh, int8, &att).ok(), "attention create");
+  std::vector<float> ctx(S * d + 64);
+  t.Check(att->Run(qkv.data(), S, rope, ctx.data(), pool).ok(), "attention run with non-finite inputs");
+  bool as_f32 = true;
+  for (size_t i = 0; i < S; ++i)
+    for (int h = 0; h < H; ++h)
+      for (int e = 0; e < dh; ++e) {
+        const bool non_finite = h == 0 || (h == 1 && e == 5);
+        as_f32 = as_f32 && !std::isfinite(ctx[i * d + h * dh + e]) == non_finite;
+      }
+  t.Check(as_f32, std::string(int8 ? "int8" : "f32") + " attention: non-finite keys and values give NaN where f32 does");
+}
+
 }  // namespace
 
 int main() {
@@ -276,6 +310,7 @@ int main() {
       TestAttention(t, pool.get(), 1, 1, 4, int8);
       TestAttention(t, pool.get(), 19, 3, 10, int8);
       TestAttention(t, pool.get(), 300, 2, 64, int8, 2 * 300 * 37);  // tiles of 37 query rows, the last one short
+      TestAttentionNonFinite(t, pool.get(), int8);
     }
   }
   for (auto [scheme, levels] : {std::pair{QScheme::kI16, 0}, {QScheme::kU8, 255}, {QScheme::kU8, 127}}) {
