@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GEMM efficiency in wasm under Node: builds scripts/bench/gemm-efficiency.cc against the SIMD128 wasm
 # core (build/wasm, made by scripts/build.sh wasm) and runs it at 1 and 2 threads, each in a fresh process.
-#   scripts/bench-gemm.sh [MODEL_FILE] [RUNS]   (default model: the one scripts/bench-compare.mjs makes)
+# It also prints the forward pass's time per phase.
+#   scripts/bench-gemm.sh [MODEL_FILE] [RUNS] [SEQSxLEN]
+#   (default model: the one scripts/bench-compare.mjs makes; default workload: b, 8x128)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -9,6 +11,7 @@ source scripts/deps/common.sh
 
 model=${1:-${JV3_CACHE:-$HOME/.cache/jina-v3-wasm}/bench/random-full.int8.jv3}
 runs=${2:-3}
+workload=${3:-8x128}
 [[ -f $model ]] || die "no model file $model: run node scripts/bench-compare.mjs once, or pass one"
 [[ -f ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} ]] || die "${JV3_BENCH_CORE:-build/wasm/libjv3core.a} is missing: run scripts/build.sh wasm"
 prefix=$(scripts/deps/prefix.sh wasm)
@@ -25,6 +28,6 @@ if [[ ! -f $out || -n $(find scripts/bench/gemm-efficiency.cc ${JV3_BENCH_CORE:-
 fi
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
 for threads in 1 2; do
-  node "$out" "$model" "$threads" "$runs"
+  node "$out" "$model" "$threads" "$runs" "$workload"
 done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"

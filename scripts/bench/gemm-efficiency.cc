@@ -1,6 +1,7 @@
 // GEMM efficiency: the linear layers' throughput inside a forward pass over workload b (8 × 128
-// tokens, no task) against the same XNNPACK operators run alone, in one process of one engine.
-//   built and run by scripts/bench-gemm.sh; or: gemm-efficiency MODEL_FILE [threads] [runs]
+// tokens, no task; or SEQSxLEN) against the same operators run alone, and the pass's time per phase,
+// in one process of one engine.
+//   built and run by scripts/bench-gemm.sh; or: gemm-efficiency MODEL_FILE [threads] [runs] [SEQSxLEN]
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -73,8 +74,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   const ModelConfig& c = model->config();
-  // Workload b: 8 sequences of 128 ids (<s> … </s>).
-  std::vector<std::vector<int32_t>> ids(8, std::vector<int32_t>(128));
+  // Workload b: 8 sequences of 128 ids (<s> … </s>), or as asked.
+  size_t seqs = 8, len = 128;
+  if (argc > 4 && (std::sscanf(argv[4], "%zux%zu", &seqs, &len) != 2 || seqs == 0 || len < 2)) {
+    std::fprintf(stderr, "SEQSxLEN: e.g. 1x512, got %s\n", argv[4]);
+    return 2;
+  }
+  const size_t tokens = seqs * len;
+  std::vector<std::vector<int32_t>> ids(seqs, std::vector<int32_t>(len));
   for (auto& seq : ids) {
     for (size_t i = 0; i < seq.size(); ++i) seq[i] = static_cast<int32_t>(5 + (i * 7919) % (c.vocab_size - 5));
     seq.front() = 0;
@@ -82,7 +89,7 @@ int main(int argc, char** argv) {
   }
   std::vector<SequenceInput> batch;
   for (auto& seq : ids) batch.push_back({&seq, -1});
-  std::vector<float> hidden;  // [1024, d]
+  std::vector<float> hidden;  // [tokens, d]
   if (!model->Forward(batch, &hidden).ok()) return 1;  // warm-up: reshapes, buffers
   double best_forward = 1e30;
   ForwardTiming best;
@@ -101,8 +108,8 @@ int main(int argc, char** argv) {
   const double best_gemm_rate = best.linear_ops / best.linear / 1e9, gemm_share = best.linear / best_forward;
   std::unique_ptr<ThreadPool> pool;
   if (!ThreadPool::Create(threads, &pool).ok()) return 1;
-  // The model's four linear shapes at b's 1024 rows, weighted by their op counts (one each per layer).
-  const size_t d = c.hidden_size, f = c.intermediate_size, rows = 1024;
+  // The model's four linear shapes at the workload's rows, weighted by their op counts (one each per layer).
+  const size_t d = c.hidden_size, f = c.intermediate_size, rows = tokens;
   const size_t shapes[4][2] = {{d, 3 * d}, {d, d}, {d, f}, {f, d}};
   double ops = 0, secs = 0, secs_xnn = 0;
   for (auto& s : shapes) {
@@ -118,7 +125,7 @@ int main(int argc, char** argv) {
       "\"standaloneGops\":%.2f,\"efficiency\":%.3f,\"xnnpackStandaloneGops\":%.2f,\"vsXnnpack\":%.3f,"
       "\"xnnpack512x1024x4096Gops\":%.2f,\"phasesMs\":{\"linear\":%.1f,\"lora\":%.1f,\"attention\":%.1f,"
       "\"norm\":%.1f,\"gelu\":%.1f,\"embed\":%.1f}}\n",
-      threads, best_forward * 1e3, 1024 / best_forward, gemm_share, best_gemm_rate, alone, best_gemm_rate / alone,
+      threads, best_forward * 1e3, tokens / best_forward, gemm_share, best_gemm_rate, alone, best_gemm_rate / alone,
       alone_xnn, best_gemm_rate / alone_xnn, notes_shape, best.linear * 1e3, best.lora * 1e3, best.attention * 1e3,
       best.norm * 1e3, best.gelu * 1e3, best.embed * 1e3);
   return 0;
