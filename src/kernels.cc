@@ -24,59 +24,50 @@ void ForBlocks(ThreadPool* pool, size_t n, F&& body) {
   });
 }
 
+// Σ term(j) for j < n in 8 independent partial sums, lanes the vectorizer keeps in registers (a
+// single running sum is a serial chain it may not reorder); the tail first, then the lanes.
+template <typename F>
+float LaneSum(size_t n, F term) {
+  constexpr size_t kLanes = 8;
+  float acc[kLanes] = {};
+  size_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) acc[l] += term(j + l);
+  }
+  float s = 0.f;
+  for (; j < n; ++j) s += term(j);
+  for (size_t l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
 }  // namespace
 
 void AddLayerNorm(float* x, const float* residual, size_t rows, size_t d, const float* gamma, const float* beta,
                   float eps, ThreadPool* pool) {
-  // Two passes (mean, then Σ(x − mean)²) with 8 f32 partial sums each: lanes the vectorizer keeps
-  // in registers, and short chains, so f32 stays as close to torch's float moments as f64 did.
-  constexpr size_t kLanes = 8;
+  // Two passes (mean, then Σ(x − mean)²) in lane sums: short chains, so f32 stays as close to
+  // torch's float moments as f64 did.
   ForBlocks(pool, rows, [&](size_t r) {
     float* __restrict row = x + r * d;
     if (residual) {
       const float* __restrict res = residual + r * d;
       for (size_t j = 0; j < d; ++j) row[j] += res[j];
     }
-    float acc[kLanes] = {};
-    size_t j = 0;
-    for (; j + kLanes <= d; j += kLanes) {
-      for (size_t l = 0; l < kLanes; ++l) acc[l] += row[j + l];
-    }
-    float sum = 0.f;
-    for (; j < d; ++j) sum += row[j];
-    for (size_t l = 0; l < kLanes; ++l) sum += acc[l];
-    const float mean = sum / static_cast<float>(d);
-    float dev[kLanes] = {};
-    for (j = 0; j + kLanes <= d; j += kLanes) {
-      for (size_t l = 0; l < kLanes; ++l) dev[l] += (row[j + l] - mean) * (row[j + l] - mean);
-    }
-    float var = 0.f;
-    for (; j < d; ++j) var += (row[j] - mean) * (row[j] - mean);
-    for (size_t l = 0; l < kLanes; ++l) var += dev[l];
+    const float mean = LaneSum(d, [&](size_t j) { return row[j]; }) / static_cast<float>(d);
+    const float var = LaneSum(d, [&](size_t j) { return (row[j] - mean) * (row[j] - mean); });
     const float inv = 1.f / std::sqrt(var / static_cast<float>(d) + eps);
-    for (j = 0; j < d; ++j) row[j] = (row[j] - mean) * inv * gamma[j] + beta[j];
+    for (size_t j = 0; j < d; ++j) row[j] = (row[j] - mean) * inv * gamma[j] + beta[j];
   });
 }
 
 void AddLoraDelta(const float* x, size_t rows, size_t in, const float* a, const float* bt, size_t rank, size_t out,
                   float scale, float* y, ThreadPool* pool) {
-  // Loops shaped for the vectorizer: 8 independent partial sums per dot product (a single running
-  // sum is a serial chain it may not reorder), then rank passes of y += t[k]·bᵀ[k] along the row.
-  constexpr size_t kLanes = 8;
+  // Dot products in lane sums, then rank passes of y += t[k]·bᵀ[k] along the row.
   ForBlocks(pool, rows, [&](size_t r) {
     float t[64];  // rank is small (4 for jina-embeddings-v3); checked at load
     const float* xr = x + r * in;
     for (size_t k = 0; k < rank; ++k) {
       const float* ak = a + k * in;
-      float acc[kLanes] = {};
-      size_t j = 0;
-      for (; j + kLanes <= in; j += kLanes) {
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += xr[j + l] * ak[j + l];
-      }
-      float s = 0.f;
-      for (; j < in; ++j) s += xr[j] * ak[j];
-      for (size_t l = 0; l < kLanes; ++l) s += acc[l];
-      t[k] = s * scale;
+      t[k] = LaneSum(in, [&](size_t j) { return xr[j] * ak[j]; }) * scale;
     }
     float* yr = y + r * out;
     for (size_t k = 0; k < rank; ++k) {
