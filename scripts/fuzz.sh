@@ -55,7 +55,7 @@ for t in "${targets[@]}"; do
   echo "$(date -u +%FT%TZ) $t $(($(date +%s) - start)) s rc=$rc" >>build/fuzz/hours.log
   grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' "build/fuzz/$t.log" | tail -n 2 >&2 || true
   if ((rc != 0)); then
-    grep -E 'ERROR|SUMMARY|==[0-9]+==|runtime error' "build/fuzz/$t.log" | head -n 20 >&2
+    grep -m 20 -E 'ERROR|SUMMARY|==[0-9]+==|runtime error' "build/fuzz/$t.log" >&2 || true
     log "FAILED: $t found a crash (input saved in $regress/; full log build/fuzz/$t.log)"
     failed=1
   fi

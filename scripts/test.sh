@@ -6,19 +6,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/build.sh --if-missing all
 source scripts/deps/common.sh
-# The browser tests drive Debian's Chromium (never a downloaded browser) through playwright-core.
-if ! command -v chromium >/dev/null; then
-  apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -q >&2
-  apt-cache policy chromium | grep -q 'Candidate: [0-9]' || die "no chromium package in the apt sources"
-  need_apt chromium
-fi
-# devDependencies (playwright-core, workerd, deno, vite): packages whose binaries ship inside them.
-missing=0
-for p in playwright-core workerd deno vite; do [[ -d node_modules/$p ]] || missing=1; done
-if ((missing)); then
-  log "npm ci"
-  npm ci --no-audit --no-fund >&2
-fi
+# The browser tests drive Debian's Chromium (never a downloaded browser) through playwright-core;
+# devDependencies (playwright-core, workerd, deno, vite) ship their binaries inside their packages.
+need_apt chromium
+need_npm_packages playwright-core workerd deno vite
 fixtures=${JV3_FIXTURES:-$root/../shared/fixtures/tiny-jina-v3}
 [[ -f $fixtures/expected.json ]] || { echo "fixtures not found at $fixtures (set JV3_FIXTURES)" >&2; exit 1; }
 for t in build/native/*_test; do

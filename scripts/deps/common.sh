@@ -38,21 +38,61 @@ die() { log "error: $*"; exit 1; }
 
 need_root() { [[ $EUID -eq 0 ]] || die "$1 needs root"; }
 
-# need_apt PKG...: install the missing host packages.
+# Under `set -o pipefail`, never pipe a command into `grep -q` or `head`: the reader exits early, the
+# writer dies of SIGPIPE and the pipeline fails (status 141), but only when the output is long, as it
+# is on a machine that still has to install things. Capture the output and test the string instead.
+
+# apt_installed PKG: true when dpkg has PKG installed.
+apt_installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [[ $status == *"ok installed"* ]]
+}
+
+# apt_candidate PKG: true when the apt sources offer an installable version of PKG.
+apt_candidate() {
+  local policy
+  policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+  [[ $policy =~ Candidate:\ [0-9] ]]
+}
+
+# need_apt PKG...: install the missing host packages (apt lists refreshed first), or say which
+# packages the apt sources do not offer.
 need_apt() {
-  local missing=() p
+  local missing=() absent=() p
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    apt_installed "$p" || missing+=("$p")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
   need_root "installing ${missing[*]}"
   log "apt-get install ${missing[*]}"
   apt-get update -q >&2
+  for p in "${missing[@]}"; do
+    apt_candidate "$p" || absent+=("$p")
+  done
+  [[ ${#absent[@]} -eq 0 ]] || die "no ${absent[*]} package in the apt sources"
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 }
 
+# need_npm_packages DIR...: `npm ci` when any of node_modules/DIR is missing (the devDependencies
+# whose binaries ship inside their packages: nothing is downloaded from elsewhere).
+need_npm_packages() {
+  local p
+  for p in "$@"; do
+    if [[ ! -d node_modules/$p ]]; then
+      log "npm ci (node_modules/$p is missing)"
+      npm ci --no-audit --no-fund >&2
+      return
+    fi
+  done
+}
+
 # version_ge A B: true when version A >= B.
-version_ge() { [[ $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1) == "$2" ]]; }
+version_ge() {
+  local sorted
+  sorted=$(printf '%s\n%s\n' "$1" "$2" | sort -V)
+  [[ ${sorted%%$'\n'*} == "$2" ]]
+}
 
 # Source folder of a dependency, e.g. $JV3_CACHE/src/xnnpack-git20241108.4ea82e5.
 dep_dir() {
@@ -134,7 +174,7 @@ xnnpack_config() {
 # Compiler identity for the prefix hash (runs Emscripten for wasm targets).
 xnnpack_compiler_id() {
   case $1 in
-    native) echo "gcc $(gcc -dumpfullversion) cmake $(cmake --version | head -n1)" ;;
+    native) local cmake_version; cmake_version=$(cmake --version); echo "gcc $(gcc -dumpfullversion) cmake ${cmake_version%%$'\n'*}" ;;
     *) "$JV3_ROOT/scripts/em" emcc -dumpversion ;;
   esac
 }
