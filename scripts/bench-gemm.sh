@@ -13,15 +13,21 @@ model=${1:-${JV3_CACHE:-$HOME/.cache/jina-v3-wasm}/bench/random-full.int8.jv3}
 runs=${2:-3}
 workload=${3:-8x128}
 [[ -f $model ]] || die "no model file $model: run node scripts/bench-compare.mjs once, or pass one"
-[[ -f ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} ]] || die "${JV3_BENCH_CORE:-build/wasm/libjv3core.a} is missing: run scripts/build.sh wasm"
+# The core's layer libraries of a wasm build (JV3_BENCH_BUILD: another build folder), in link order.
+build=${JV3_BENCH_BUILD:-build/wasm}
+core=()
+for layer in runtime kernels format tokenizer base; do
+  core+=("$build/src/libjv3_$layer.a")
+  [[ -f ${core[-1]} ]] || die "${core[-1]} is missing: run scripts/build.sh wasm"
+done
 prefix=$(scripts/deps/prefix.sh wasm)
 mkdir -p build/bench
 # Emscripten writes CommonJS; the repo's package.json says "module".
 echo '{"type":"commonjs"}' >build/bench/package.json
 out=build/bench/gemm-efficiency.js
-if [[ ! -f $out || -n $(find scripts/bench/gemm-efficiency.cc ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} -newer "$out" -print -quit) ]]; then
-  scripts/em em++ -O3 -std=c++17 -msimd128 -pthread -fwasm-exceptions -Isrc scripts/bench/gemm-efficiency.cc \
-    ${JV3_BENCH_CORE:-build/wasm/libjv3core.a} "$prefix"/lib/libXNNPACK.a "$prefix"/lib/libmicrokernels-prod.a \
+if [[ ! -f $out || -n $(find scripts/bench/gemm-efficiency.cc "${core[@]}" -newer "$out" -print -quit) ]]; then
+  scripts/em em++ -O3 -std=c++17 -msimd128 -pthread -fwasm-exceptions -Isrc -I"$prefix"/include scripts/bench/gemm-efficiency.cc \
+    "${core[@]}" "$prefix"/lib/libXNNPACK.a "$prefix"/lib/libmicrokernels-prod.a \
     "$prefix"/lib/libpthreadpool.a "$prefix"/lib/libcpuinfo.a \
     -sENVIRONMENT=node -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB \
     -sINITIAL_MEMORY=64MB -sSTACK_SIZE=1MB -sPTHREAD_POOL_SIZE=2 -Wno-pthreads-mem-growth -o "$out"

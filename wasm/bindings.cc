@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "converter.h"
-#include "embedder.h"
-#include "loader.h"
-#include "stream_converter.h"
+#include "convert/converter.h"
+#include "runtime/embedder.h"
+#include "runtime/loader.h"
+#include "convert/stream_converter.h"
 
 using emscripten::val;
 
@@ -349,9 +349,9 @@ val Convert(val args) {
 
 val ErrorCodes() {
   val list = val::array();
-  for (int c = static_cast<int>(Code::kInvalidArgument); c <= static_cast<int>(Code::kLimit); ++c) {
-    list.call<void>("push", std::string(CodeName(static_cast<Code>(c))));
-  }
+  size_t n = 0;
+  const Code* codes = AllErrorCodes(&n);
+  for (size_t i = 0; i < n; ++i) list.call<void>("push", std::string(CodeName(codes[i])));
   return list;
 }
 

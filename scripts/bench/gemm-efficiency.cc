@@ -2,15 +2,20 @@
 // tokens, no task; or SEQSxLEN) against the same operators run alone, and the pass's time per phase,
 // in one process of one engine.
 //   built and run by scripts/bench-gemm.sh; or: gemm-efficiency MODEL_FILE [threads] [runs] [SEQSxLEN]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <random>
 #include <vector>
 
-#include "gemm.h"
-#include "model.h"
-#include "model_file.h"
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include "format/model_file.h"
+#include "kernels/linear.h"
+#include "runtime/model.h"
 
 using namespace jv3;
 
@@ -36,26 +41,65 @@ Status Load(const char* path, int threads, std::unique_ptr<Model>* out) {
   return builder.Finish(threads, out);
 }
 
-// One int8 linear operator alone on `rows` random rows: best GOP/s (2·M·K·N) over `runs`. The
-// model's kernel, or XNNPACK's qd8_f32_qc8w for comparison.
-double Standalone(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs, bool xnnpack = false) {
-  std::mt19937 rng(1);
-  std::vector<int8_t> w(in * out);  // [out, in]
-  for (auto& v : w) v = static_cast<int8_t>(int(rng() % 255) - 127);
-  std::vector<float> scale(out, 1e-3f), bias(out, 0.f);  // [out]
-  std::normal_distribution<float> dist;
-  std::vector<float> x(rows * in + kGemmOverreadBytes);  // [rows, in]
-  for (auto& v : x) v = dist(rng);
-  std::vector<float> y(rows * out + kGemmOverreadBytes);  // [rows, out]
-  std::unique_ptr<LinearOp> op;
-  if (!LinearOp::CreateI8(in, out, w.data(), scale.data(), bias.data(), &op, nullptr, xnnpack).ok()) return 0;
+// Random int8 weights [out, in] with their scales and bias, and random activations [rows, in].
+struct Operands {
+  std::vector<int8_t> w;
+  std::vector<float> scale, bias, x, y;
+  Operands(size_t rows, size_t in, size_t out)
+      : w(in * out), scale(out, 1e-3f), bias(out, 0.f), x(rows * in + kGemmOverreadBytes),
+        y(rows * out + kGemmOverreadBytes) {
+    std::mt19937 rng(1);
+    for (auto& v : w) v = static_cast<int8_t>(int(rng() % 255) - 127);
+    std::normal_distribution<float> dist;
+    for (auto& v : x) v = dist(rng);
+  }
+};
+
+// Best seconds of run() over `runs` (run 0 warms up), or 0 when it fails.
+template <typename F>
+double BestSeconds(int runs, F run) {
   double best = 1e30;
   for (int r = 0; r <= runs; ++r) {
     const auto t = Clock::now();
-    if (!op->Run(x.data(), rows, y.data(), pool).ok()) return 0;
-    if (r > 0) best = std::min(best, Seconds(t));  // run 0 warms up
+    if (!run()) return 0;
+    if (r > 0) best = std::min(best, Seconds(t));
   }
-  return 2.0 * rows * in * out / best / 1e9;
+  return best;
+}
+
+// The model's int8 linear operator alone on `rows` random rows: best GOP/s (2·M·K·N) over `runs`.
+double Standalone(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs) {
+  Operands o(rows, in, out);
+  std::unique_ptr<LinearOp> op;
+  if (!LinearOp::CreateI8(in, out, o.w.data(), o.scale.data(), o.bias.data(), &op).ok()) return 0;
+  const double s = BestSeconds(runs, [&] { return op->Run(o.x.data(), rows, o.y.data(), pool).ok(); });
+  return s > 0 ? 2.0 * rows * in * out / s / 1e9 : 0;
+}
+
+// The same with XNNPACK's qd8_f32_qc8w operator (activations quantized by its convert_nc_f32_qd8).
+double StandaloneXnnpack(size_t rows, size_t in, size_t out, ThreadPool* pool, int runs) {
+  Operands o(rows, in, out);
+  if (xnn_initialize(nullptr) != xnn_status_success) return 0;
+  xnn_operator_t fc = nullptr, cv = nullptr;
+  const float inf = std::numeric_limits<float>::infinity();
+  if (xnn_create_fully_connected_nc_qd8_f32_qc8w(in, out, in, out, o.scale.data(), o.w.data(), o.bias.data(), -inf,
+                                                 inf, 0, nullptr, nullptr, &fc) != xnn_status_success ||
+      xnn_create_convert_nc_f32_qd8(0, &cv) != xnn_status_success) {
+    return 0;
+  }
+  std::vector<int8_t> qx(rows * in + XNN_EXTRA_BYTES);                                // [rows, in]
+  std::vector<xnn_quantization_params> qp(rows + XNN_EXTRA_QUANTIZATION_PARAMS);  // [rows]
+  pthreadpool_t tp = pool->handle();
+  bool ok = xnn_reshape_convert_nc_f32_qd8(cv, rows, in, in, in, tp) == xnn_status_success &&
+            xnn_reshape_fully_connected_nc_qd8_f32_qc8w(fc, rows, tp) == xnn_status_success &&
+            xnn_setup_convert_nc_f32_qd8(cv, o.x.data(), qx.data(), qp.data()) == xnn_status_success &&
+            xnn_setup_fully_connected_nc_qd8_f32_qc8w(fc, qx.data(), o.y.data(), qp.data()) == xnn_status_success;
+  const double s = ok ? BestSeconds(runs, [&] {
+    return xnn_run_operator(cv, tp) == xnn_status_success && xnn_run_operator(fc, tp) == xnn_status_success;
+  }) : 0;
+  xnn_delete_operator(fc);
+  xnn_delete_operator(cv);
+  return s > 0 ? 2.0 * rows * in * out / s / 1e9 : 0;
 }
 
 }  // namespace
@@ -116,10 +160,10 @@ int main(int argc, char** argv) {
     const double o = 2.0 * rows * s[0] * s[1];
     ops += o;
     secs += o / (Standalone(rows, s[0], s[1], pool.get(), runs) * 1e9);
-    secs_xnn += o / (Standalone(rows, s[0], s[1], pool.get(), runs, true) * 1e9);
+    secs_xnn += o / (StandaloneXnnpack(rows, s[0], s[1], pool.get(), runs) * 1e9);
   }
   const double alone = ops / secs / 1e9, alone_xnn = ops / secs_xnn / 1e9;
-  const double notes_shape = Standalone(512, 1024, 4096, pool.get(), runs, true);
+  const double notes_shape = StandaloneXnnpack(512, 1024, 4096, pool.get(), runs);
   std::printf(
       "{\"threads\":%d,\"forwardMs\":%.1f,\"tokensPerS\":%.1f,\"gemmShare\":%.3f,\"inModelGops\":%.2f,"
       "\"standaloneGops\":%.2f,\"efficiency\":%.3f,\"xnnpackStandaloneGops\":%.2f,\"vsXnnpack\":%.3f,"

@@ -5,12 +5,12 @@
 #include <memory>
 #include <string>
 
-#include "json_guard.h"
-#include "loader.h"
-#include "model_file.h"
-#include "safetensors.h"
+#include "base/json_guard.h"
+#include "runtime/loader.h"
+#include "format/model_file.h"
+#include "convert/safetensors.h"
 #include "test_util.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace jv3;
 

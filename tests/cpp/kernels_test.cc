@@ -3,8 +3,10 @@
 #include <cmath>
 #include <random>
 
-#include "gemm.h"
-#include "kernels.h"
+#include "kernels/attention.h"
+#include "kernels/linear.h"
+#include "kernels/rowwise.h"
+#include "kernels/xnnpack.h"
 #include "test_util.h"
 
 using namespace jv3;

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "loader.h"
+#include "runtime/loader.h"
 #include "test_util.h"
 
 using namespace jv3;
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       for (const auto& dbg : expected["debug"]) {
         std::vector<int32_t> ids = dbg["input_ids"].get<std::vector<int32_t>>();
         int task = -1;
-        if (!dbg["task"].is_null()) emb->TaskIndex(dbg["task"].get<std::string>(), &task);
+        if (!dbg["task"].is_null()) t.Check(emb->TaskIndex(dbg["task"].get<std::string>(), &task).ok(), "task");
         std::vector<float> hidden;
         ForwardTrace trace;
         st = emb->ForwardIds(ids, task, &hidden, &trace);
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       for (const auto& c : text["cases"]) {
         EmbedOptions o;
         int task = -1;
-        if (!c["task"].is_null()) emb->TaskIndex(c["task"].get<std::string>(), &task);
+        if (!c["task"].is_null()) t.Check(emb->TaskIndex(c["task"].get<std::string>(), &task).ok(), "task");
         o.tasks = {task};
         o.instruction = c["instruction_prepended"].get<bool>();
         EmbedResult r;

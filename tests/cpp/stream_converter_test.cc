@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "stream_converter.h"
+#include "convert/stream_converter.h"
 #include "test_util.h"
 
 using namespace jv3;

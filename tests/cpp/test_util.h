@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "converter.h"
-#include "status.h"
+#include "convert/converter.h"
+#include "base/status.h"
 
 namespace jv3::test {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer.h"
-#include "unicode.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace {
 

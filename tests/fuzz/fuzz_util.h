@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "converter.h"
-#include "model_schema.h"
+#include "convert/converter.h"
+#include "format/model_schema.h"
 
 namespace jv3::fuzz {
 

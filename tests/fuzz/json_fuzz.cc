@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "model_config.h"
-#include "model_file.h"
-#include "tokenizer.h"
+#include "format/model_config.h"
+#include "format/model_file.h"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 

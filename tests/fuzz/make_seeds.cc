@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "fuzz_util.h"
-#include "loader.h"
-#include "model_file.h"
+#include "runtime/loader.h"
+#include "format/model_file.h"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <cstring>
 #include <random>
 
-#include "checksum.h"
-#include "loader.h"
-#include "model_file.h"
+#include "base/checksum.h"
+#include "runtime/loader.h"
+#include "format/model_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "safetensors.h"
+#include "convert/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

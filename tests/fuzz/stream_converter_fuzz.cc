@@ -6,7 +6,7 @@
 #include <random>
 
 #include "fuzz_util.h"
-#include "stream_converter.h"
+#include "convert/stream_converter.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -9,8 +9,8 @@
 #include <sstream>
 #include <string>
 
-#include "tokenizer.h"
-#include "unicode.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace {
 

@@ -1,0 +1,75 @@
+// Embedder: text in, embeddings out (tokenize -> forward -> mean pool -> Matryoshka truncate -> L2 normalize).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/model.h"
+#include "base/status.h"
+#include "tokenizer/tokenizer.h"
+
+namespace jv3 {
+
+struct EmbedOptions {
+  // Adapter per text (model task index, -1 = none); one entry applies to every text.
+  std::vector<int> tasks = {-1};
+  int dimensions = 0;        // 0 = hidden size; else one of the Matryoshka sizes
+  bool normalized = true;    // L2-normalize after truncation
+  bool instruction = true;   // prepend the task's instruction (non-empty only for retrieval tasks)
+  bool truncate = false;     // cut texts longer than the window instead of failing
+  bool late_chunking = false;  // texts are consecutive chunks of one document: one pass, one vector per chunk
+  // Late-chunking spans: false = exactly the chunk's own tokens; true = the jina-ai/late-chunking
+  // convention (the first chunk also covers <s> and the instruction, the last one </s>).
+  bool extended_spans = false;
+  // Per-call maxima (E_LIMIT beyond them): they bound a call's memory and time, so one oversized
+  // request fails cleanly instead of exhausting the heap or holding the instance for minutes.
+  size_t max_texts = 10000;
+  int64_t max_tokens = 1 << 20;  // summed over the call's texts, with <s>/</s> and instructions
+};
+
+struct EmbedResult {
+  int dim = 0;
+  std::vector<float> embeddings;    // [texts, dim]
+  std::vector<int32_t> token_counts;  // per text, with <s> and </s> (late chunking: per chunk span)
+  int64_t total_tokens = 0;         // tokens the model ran over
+};
+
+class Embedder {
+ public:
+  static Status Create(std::unique_ptr<Model> model, std::unique_ptr<Embedder>* out);
+
+  const ModelConfig& config() const { return model_->config(); }
+  const Model& model() const { return *model_; }
+  int max_length() const { return max_length_; }
+  // Task name -> adapter index; "" or "none" -> -1; unknown -> E_UNKNOWN_TASK.
+  Status TaskIndex(const std::string& name, int* index) const;
+
+  // Token ids with <s> … </s> and code-point offsets into `text` (specials [0, 0]).
+  Status Tokenize(const std::string& text, bool truncate, Encoding* out) const;
+  Status Embed(const std::vector<std::string>& texts, const EmbedOptions& options, EmbedResult* out);
+  // One pass over instruction + text; one embedding per [start, end) span of token indices.
+  Status EmbedTokenSpans(const std::string& text, const std::vector<std::pair<int32_t, int32_t>>& spans,
+                         const EmbedOptions& options, EmbedResult* out);
+  // The forward pass on given ids (for tests that check hidden states layer by layer).
+  Status ForwardIds(const std::vector<int32_t>& ids, int task, std::vector<float>* hidden, ForwardTrace* trace);
+
+ private:
+  Embedder() = default;
+  Status CheckOptions(const EmbedOptions& o, size_t texts, int* dim) const;
+  std::string ModelInput(const std::string& text, int task, const EmbedOptions& o) const;
+  // Mean of hidden rows [begin, end), truncated to dim and normalized, appended to out.
+  void Pool(const float* hidden, size_t begin, size_t end, int dim, bool normalized, std::vector<float>* out) const;
+  // One forward pass over `ids`, then one pooled vector per [start, end) span of token indices.
+  Status PoolSpans(const std::vector<int32_t>& ids, int task, const std::vector<std::pair<int32_t, int32_t>>& spans,
+                   int dim, bool normalized, EmbedResult* out);
+  Status EmbedLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, int dim, EmbedResult* out);
+
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  int max_length_ = 0;
+  std::vector<float> hidden_;  // [tokens, d], reused
+};
+
+}  // namespace jv3

@@ -1,0 +1,266 @@
+// Model assembly from streamed tensors, and the forward pass (post-norm XLM-RoBERTa blocks with rotary attention).
+#include "runtime/model.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace jv3 {
+namespace {
+
+constexpr size_t kOver = kGemmOverreadBytes / sizeof(float);
+
+// Resizes an activation buffer to n floats plus the GEMM over-read slack.
+Status Reserve(std::vector<float>* v, size_t n) {
+  if (v->size() >= n + kOver) return Status::Ok();
+  return OrOutOfMemory([&] { v->resize(n + kOver); }, "for activations of " + std::to_string(n) +
+                                                          " floats; embed fewer or shorter texts per call");
+}
+
+Blob ToBlob(std::vector<uint8_t>&& bytes) { return Blob{std::move(bytes)}; }
+
+// Adds the wall time of its scope to *slot; a null slot (timing off) costs nothing.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(double* slot) : slot_(slot) {
+    if (slot_) start_ = std::chrono::steady_clock::now();
+  }
+  ~PhaseTimer() {
+    if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+double* Slot(ForwardTiming* timing, double ForwardTiming::*phase) { return timing ? &(timing->*phase) : nullptr; }
+
+}  // namespace
+
+Status Model::Builder::OnHeader(const ModelHeader& header) {
+  model_.reset(new Model());
+  Model& m = *model_;
+  m.header_ = header;
+  m.config_ = header.config;
+  const ModelConfig& c = m.config_;
+  if (c.lora_rank > 64) return Status(Code::kModelFormat, "lora_rank above 64 is not supported");
+  JV3_RETURN_IF_ERROR(Attention::Create(c.num_heads, c.head_dim(), header.int8, &m.attention_));
+  JV3_RETURN_IF_ERROR(RowwiseOp::Create(RowwiseOp::Kind::kGelu, &m.gelu_));
+  m.rope_.reset(new RopeTable(c.head_dim(), c.rotary_base));
+  m.layers_.resize(c.num_layers);
+
+  auto blob = [](Blob* dst) {
+    return [dst](const TensorEntry&, std::vector<uint8_t>&& b) {
+      *dst = ToBlob(std::move(b));
+      return Status::Ok();
+    };
+  };
+  auto linear = [this](LinearLayer* l, const std::string& name) {
+    for (const char* part : {"weight", "weight_scale", "bias", "lora_A", "lora_B"}) {
+      slots_[name + "." + part] = [this, l, part](const TensorEntry& e, std::vector<uint8_t>&& b) {
+        return AcceptLinear(l, part, std::move(b), e);
+      };
+    }
+  };
+  auto norm = [&](LayerNormWeights* n, const std::string& name) {
+    slots_[name + ".weight"] = blob(&n->weight);
+    slots_[name + ".bias"] = blob(&n->bias);
+  };
+
+  EmbeddingWeights& e = m.emb_;
+  slots_["embeddings.word_embeddings.weight"] = blob(&e.word);
+  slots_["embeddings.word_embeddings.weight_scale"] = blob(&e.word_scale);
+  slots_["embeddings.word_embeddings.lora_A"] = blob(&e.word_lora_a);
+  slots_["embeddings.word_embeddings.lora_B"] = blob(&e.word_lora_b);
+  slots_["embeddings.token_type_rows"] = blob(&e.token_type_rows);
+  norm(&e.ln, "emb_ln");
+  for (int i = 0; i < c.num_layers; ++i) {
+    EncoderLayer& L = m.layers_[i];
+    const std::string p = LayerPrefix(i);
+    linear(&L.wqkv, p + "mixer.Wqkv");
+    linear(&L.out_proj, p + "mixer.out_proj");
+    norm(&L.norm1, p + "norm1");
+    linear(&L.fc1, p + "mlp.fc1");
+    linear(&L.fc2, p + "mlp.fc2");
+    norm(&L.norm2, p + "norm2");
+  }
+  // The header was checked against the schema, so every tensor must have a slot.
+  for (const TensorEntry& t : header.tensors) {
+    if (!slots_.count(t.name)) return Status(Code::kModelTensor, "model file: no place for tensor " + t.name);
+  }
+  return Status::Ok();
+}
+
+// A Linear arrives as weight (+ weight_scale), bias, lora_A, lora_B (the schema's order): its
+// LinearOp is made (int8 weights packed for our kernels) when the bias completes it, then the
+// staging bytes are dropped.
+Status Model::Builder::AcceptLinear(LinearLayer* l, const std::string& part, std::vector<uint8_t>&& bytes,
+                                    const TensorEntry& e) {
+  if (part == "weight") {
+    pending_weight_ = ToBlob(std::move(bytes));
+    pending_layer_ = e.shape.size() == 2 ? l : nullptr;
+    pending_shape_ = e.shape;
+  } else if (part == "weight_scale") {
+    pending_scale_ = ToBlob(std::move(bytes));
+  } else if (part == "bias") {
+    if (pending_layer_ != l || (model_->header_.int8 && pending_scale_.empty())) {
+      return Status(Code::kModelTensor, "model file: " + e.name + " does not follow its weight");
+    }
+    const size_t out = pending_shape_[0], in = pending_shape_[1];
+    pending_layer_ = nullptr;
+    const Blob bias = ToBlob(std::move(bytes));
+    Status st = model_->header_.int8
+                    ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(), bias.f32(), &l->op,
+                                         scratch_)
+                    : LinearOp::CreateF32(in, out, pending_weight_.f32(), bias.f32(), &l->op);
+    pending_weight_ = Blob();
+    pending_scale_ = Blob();
+    return st;
+  } else if (part == "lora_A") {
+    l->lora_a = ToBlob(std::move(bytes));
+  } else {
+    // lora_B [T, out, r] -> [T, r, out]: once here, so every call streams rows of it.
+    const size_t T = e.shape[0], out = e.shape[1], r = e.shape[2];
+    const float* b = reinterpret_cast<const float*>(bytes.data());
+    std::vector<uint8_t> t(bytes.size());
+    float* bt = reinterpret_cast<float*>(t.data());
+    for (size_t task = 0; task < T; ++task) {
+      for (size_t o = 0; o < out; ++o) {
+        for (size_t k = 0; k < r; ++k) bt[(task * r + k) * out + o] = b[(task * out + o) * r + k];
+      }
+    }
+    l->lora_bt = ToBlob(std::move(t));
+  }
+  return Status::Ok();
+}
+
+Status Model::Builder::OnTensor(const TensorEntry& entry, std::vector<uint8_t>&& bytes) {
+  if (!model_) return Status(Code::kState, "tensor before header");
+  auto slot = slots_.find(entry.name);
+  if (slot == slots_.end()) return Status(Code::kModelTensor, "model file: no place for tensor " + entry.name);
+  return slot->second(entry, std::move(bytes));
+}
+
+Status Model::Builder::Finish(int threads, std::unique_ptr<Model>* out) {
+  if (!model_) return Status(Code::kState, "the model file was not loaded");
+  JV3_RETURN_IF_ERROR(ThreadPool::Create(threads, &model_->pool_));
+  *out = std::move(model_);
+  return Status::Ok();
+}
+
+Status Model::Embed(const std::vector<SequenceInput>& batch, float* x) {
+  const ModelConfig& c = config_;
+  const size_t d = c.hidden_size, r = c.lora_rank, V = c.vocab_size;
+  const float s = c.lora_scaling();
+  size_t row = 0;
+  for (const SequenceInput& seq : batch) {
+    const int t = seq.task;
+    const float* tt = emb_.token_type_rows.f32() + (t + 1) * d;
+    for (int32_t id : *seq.ids) {
+      if (id < 0 || static_cast<size_t>(id) >= V) {
+        return Status(Code::kInvalidArgument, "token id " + std::to_string(id) + " outside the vocabulary");
+      }
+      float* out = x + row * d;
+      if (int8()) {
+        const int8_t* q = emb_.word.i8() + id * d;
+        const float scale = emb_.word_scale.f32()[id];
+        for (size_t j = 0; j < d; ++j) out[j] = q[j] * scale;
+      } else {
+        std::copy(emb_.word.f32() + id * d, emb_.word.f32() + (id + 1) * d, out);
+      }
+      if (t >= 0) {
+        const float* a = emb_.word_lora_a.f32() + (t * V + id) * r;  // [r]
+        const float* b = emb_.word_lora_b.f32() + t * r * d;         // [r, d]
+        for (size_t j = 0; j < d; ++j) {
+          float delta = 0.f;
+          for (size_t k = 0; k < r; ++k) delta += a[k] * b[k * d + j];
+          out[j] += s * delta;
+        }
+      }
+      for (size_t j = 0; j < d; ++j) out[j] += tt[j];
+      ++row;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Model::RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y,
+                        const std::vector<SequenceInput>& batch, const std::vector<size_t>& starts) {
+  const size_t in = layer.op->in(), out = layer.op->out(), r = config_.lora_rank;
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::linear));
+    JV3_RETURN_IF_ERROR(layer.op->Run(x, rows, y, pool_.get()));
+  }
+  if (timing_) timing_->linear_ops += 2.0 * rows * in * out;
+  PhaseTimer timer(Slot(timing_, &ForwardTiming::lora));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const int t = batch[i].task;
+    if (t < 0 || layer.lora_a.empty()) continue;
+    AddLoraDelta(x + starts[i] * in, batch[i].ids->size(), in, layer.lora_a.f32() + t * r * in,
+                 layer.lora_bt.f32() + t * r * out, r, out, config_.lora_scaling(), y + starts[i] * out, pool_.get());
+  }
+  return Status::Ok();
+}
+
+Status Model::Forward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden, ForwardTrace* trace) {
+  const ModelConfig& c = config_;
+  const size_t d = c.hidden_size;
+  std::vector<size_t> starts;
+  size_t n = 0, longest = 0;
+  for (const SequenceInput& seq : batch) {
+    if (seq.task >= c.num_tasks()) return Status(Code::kUnknownTask, "adapter index out of range");
+    starts.push_back(n);
+    n += seq.ids->size();
+    longest = std::max(longest, seq.ids->size());
+  }
+  JV3_RETURN_IF_ERROR(Reserve(hidden, n * d));
+  JV3_RETURN_IF_ERROR(Reserve(&qkv_, n * 3 * d));
+  JV3_RETURN_IF_ERROR(Reserve(&ctx_, n * d));
+  JV3_RETURN_IF_ERROR(Reserve(&tmp_, n * d));
+  JV3_RETURN_IF_ERROR(Reserve(&ffn_, n * c.intermediate_size));
+  JV3_RETURN_IF_ERROR(rope_->Reserve(longest));
+  float* x = hidden->data();  // [n, d]
+  const float eps = c.layer_norm_eps;
+
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::embed));
+    JV3_RETURN_IF_ERROR(Embed(batch, x));
+    if (trace) trace->embeddings_before_ln.assign(x, x + n * d);
+    AddLayerNorm(x, nullptr, n, d, emb_.ln.weight.f32(), emb_.ln.bias.f32(), eps, pool_.get());
+    if (trace) trace->emb_ln_output.assign(x, x + n * d);
+  }
+
+  for (EncoderLayer& L : layers_) {
+    // Attention block: x = norm1(x + out_proj(attention(Wqkv(x)))).
+    JV3_RETURN_IF_ERROR(RunLinear(L.wqkv, x, n, qkv_.data(), batch, starts));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::attention));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        JV3_RETURN_IF_ERROR(attention_->Run(qkv_.data() + starts[i] * 3 * d, batch[i].ids->size(), *rope_,
+                                            ctx_.data() + starts[i] * d, pool_.get()));
+      }
+    }
+    JV3_RETURN_IF_ERROR(RunLinear(L.out_proj, ctx_.data(), n, tmp_.data(), batch, starts));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
+      AddLayerNorm(x, tmp_.data(), n, d, L.norm1.weight.f32(), L.norm1.bias.f32(), eps, pool_.get());
+    }
+    // MLP block: x = norm2(x + fc2(gelu(fc1(x)))).
+    JV3_RETURN_IF_ERROR(RunLinear(L.fc1, x, n, ffn_.data(), batch, starts));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::gelu));
+      JV3_RETURN_IF_ERROR(gelu_->Run(ffn_.data(), n, c.intermediate_size, pool_.get()));
+    }
+    JV3_RETURN_IF_ERROR(RunLinear(L.fc2, ffn_.data(), n, tmp_.data(), batch, starts));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
+      AddLayerNorm(x, tmp_.data(), n, d, L.norm2.weight.f32(), L.norm2.bias.f32(), eps, pool_.get());
+    }
+    if (trace) trace->layer_outputs.emplace_back(x, x + n * d);
+  }
+  return Status::Ok();
+}
+
+}  // namespace jv3
