@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "convert/converter.h"
+#include "convert/stream_converter.h"
 #include "runtime/embedder.h"
 #include "runtime/loader.h"
-#include "convert/stream_converter.h"
 
 using emscripten::val;
 
@@ -93,8 +93,8 @@ class Engine {
       st = e_->Tokenize(list[i], Flag(options, "truncate", true), &enc);
       if (!st.ok()) return ErrorResult(Status(st.code(), "input[" + std::to_string(i) + "]: " + st.message()));
       ids.call<void>("push", CopyOut("Int32Array", enc.ids.data(), enc.ids.size()));
-      offsets.call<void>("push", CopyOut("Int32Array", reinterpret_cast<const int32_t*>(enc.offsets.data()),
-                                         enc.offsets.size() * 2));
+      offsets.call<void>(
+          "push", CopyOut("Int32Array", reinterpret_cast<const int32_t*>(enc.offsets.data()), enc.offsets.size() * 2));
     }
     val o = val::object();
     o.set("ids", ids);
@@ -175,8 +175,10 @@ class Engine {
       if (!(d >= 1 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d)))) {
         return Status(Code::kInvalidArgument, std::string(key) + " must be a positive integer");
       }
-      if (std::string(key) == "maxTexts") o->max_texts = static_cast<size_t>(std::min(d, 4294967295.0));
-      else o->max_tokens = static_cast<int64_t>(d);
+      if (std::string(key) == "maxTexts")
+        o->max_texts = static_cast<size_t>(std::min(d, 4294967295.0));
+      else
+        o->max_tokens = static_cast<int64_t>(d);
     }
     val conv = opt["spanConvention"];
     if (!conv.isUndefined() && !conv.isNull()) {
@@ -349,9 +351,7 @@ val Convert(val args) {
 
 val ErrorCodes() {
   val list = val::array();
-  size_t n = 0;
-  const Code* codes = AllErrorCodes(&n);
-  for (size_t i = 0; i < n; ++i) list.call<void>("push", std::string(CodeName(codes[i])));
+  for (Code code : AllErrorCodes()) list.call<void>("push", std::string(CodeName(code)));
   return list;
 }
 
@@ -363,8 +363,8 @@ val Guarded(F&& fn) {
   try {
     return fn();
   } catch (const std::bad_alloc&) {
-    return ErrorResult(Status(Code::kOutOfMemory,
-                              "out of memory; embed fewer or shorter texts per call, or use a smaller model"));
+    return ErrorResult(
+        Status(Code::kOutOfMemory, "out of memory; embed fewer or shorter texts per call, or use a smaller model"));
   } catch (const std::exception& e) {
     return ErrorResult(Status(Code::kBackend, std::string("internal error: ") + e.what()));
   }
@@ -375,11 +375,15 @@ template <auto M>
 struct GuardedMethod;
 template <typename C, typename... A, val (C::*M)(A...)>
 struct GuardedMethod<M> {
-  static val Call(C& self, A... args) { return Guarded([&] { return (self.*M)(std::forward<A>(args)...); }); }
+  static val Call(C& self, A... args) {
+    return Guarded([&] { return (self.*M)(std::forward<A>(args)...); });
+  }
 };
 template <typename C, typename... A, val (C::*M)(A...) const>
 struct GuardedMethod<M> {
-  static val Call(C& self, A... args) { return Guarded([&] { return (self.*M)(std::forward<A>(args)...); }); }
+  static val Call(C& self, A... args) {
+    return Guarded([&] { return (self.*M)(std::forward<A>(args)...); });
+  }
 };
 
 val GuardedConvert(val args) {

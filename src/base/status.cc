@@ -2,24 +2,32 @@
 #include "base/status.h"
 
 namespace jv3 {
+namespace {
+
+struct CodeEntry {
+  Code code;
+  const char* name;
+};
+
+constexpr CodeEntry kCodes[] = {
+#define JV3_CORE_ERROR(enumerator, name, meaning) {Code::enumerator, name},
+#include "base/error_codes.def"
+};
+
+}  // namespace
 
 const char* CodeName(Code code) {
-  switch (code) {
-    case Code::kOk: return "OK";
-#define JV3_CORE_ERROR(enumerator, name, meaning) \
-    case Code::enumerator: return name;
-#include "base/error_codes.def"
+  if (code == Code::kOk) return "OK";
+  for (const CodeEntry& e : kCodes) {
+    if (e.code == code) return e.name;
   }
   return "E_UNKNOWN";
 }
 
-const Code* AllErrorCodes(size_t* count) {
-  static constexpr Code kCodes[] = {
-#define JV3_CORE_ERROR(enumerator, name, meaning) Code::enumerator,
-#include "base/error_codes.def"
-  };
-  *count = sizeof(kCodes) / sizeof(kCodes[0]);
-  return kCodes;
+std::vector<Code> AllErrorCodes() {
+  std::vector<Code> codes;
+  for (const CodeEntry& e : kCodes) codes.push_back(e.code);
+  return codes;
 }
 
 }  // namespace jv3

@@ -6,6 +6,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace jv3 {
 
@@ -21,8 +22,8 @@ enum class Code {
 // "E_…" for a code ("OK" for kOk).
 const char* CodeName(Code code);
 
-// Every core code in error_codes.def order.
-const Code* AllErrorCodes(size_t* count);
+// Every core code, in error_codes.def order.
+std::vector<Code> AllErrorCodes();
 
 class [[nodiscard]] Status {
  public:
@@ -39,9 +40,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-#define JV3_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::jv3::Status _jv3_status = (expr);    \
+#define JV3_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::jv3::Status _jv3_status = (expr);        \
     if (!_jv3_status.ok()) return _jv3_status; \
   } while (0)
 
