@@ -27,8 +27,9 @@ double Seconds(Clock::time_point since) { return std::chrono::duration<double>(C
 
 Status Load(const char* path, int threads, std::unique_ptr<Model>* out) {
   Model::Builder builder;
-  ModelStreamReader reader([&](const ModelHeader& h) { return builder.OnHeader(h); },
-                           [&](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder.OnTensor(e, std::move(b)); });
+  ModelStreamReader reader(
+      [&](const ModelHeader& h) { return builder.OnHeader(h); },
+      [&](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder.OnTensor(e, std::move(b)); });
   FILE* f = std::fopen(path, "rb");
   if (!f) return Status(Code::kIo, std::string("cannot open ") + path);
   std::vector<uint8_t> chunk(8 << 20);  // [8 MiB] read buffer
@@ -46,7 +47,10 @@ struct Operands {
   std::vector<int8_t> w;
   std::vector<float> scale, bias, x, y;
   Operands(size_t rows, size_t in, size_t out)
-      : w(in * out), scale(out, 1e-3f), bias(out, 0.f), x(rows * in + kGemmOverreadBytes),
+      : w(in * out),
+        scale(out, 1e-3f),
+        bias(out, 0.f),
+        x(rows * in + kGemmOverreadBytes),
         y(rows * out + kGemmOverreadBytes) {
     std::mt19937 rng(1);
     for (auto& v : w) v = static_cast<int8_t>(int(rng() % 255) - 127);
@@ -82,21 +86,24 @@ double StandaloneXnnpack(size_t rows, size_t in, size_t out, ThreadPool* pool, i
   if (xnn_initialize(nullptr) != xnn_status_success) return 0;
   xnn_operator_t fc = nullptr, cv = nullptr;
   const float inf = std::numeric_limits<float>::infinity();
-  if (xnn_create_fully_connected_nc_qd8_f32_qc8w(in, out, in, out, o.scale.data(), o.w.data(), o.bias.data(), -inf,
-                                                 inf, 0, nullptr, nullptr, &fc) != xnn_status_success ||
+  if (xnn_create_fully_connected_nc_qd8_f32_qc8w(in, out, in, out, o.scale.data(), o.w.data(), o.bias.data(), -inf, inf,
+                                                 0, nullptr, nullptr, &fc) != xnn_status_success ||
       xnn_create_convert_nc_f32_qd8(0, &cv) != xnn_status_success) {
     return 0;
   }
-  std::vector<int8_t> qx(rows * in + XNN_EXTRA_BYTES);                                // [rows, in]
+  std::vector<int8_t> qx(rows * in + XNN_EXTRA_BYTES);                            // [rows, in]
   std::vector<xnn_quantization_params> qp(rows + XNN_EXTRA_QUANTIZATION_PARAMS);  // [rows]
   pthreadpool_t tp = pool->handle();
   bool ok = xnn_reshape_convert_nc_f32_qd8(cv, rows, in, in, in, tp) == xnn_status_success &&
             xnn_reshape_fully_connected_nc_qd8_f32_qc8w(fc, rows, tp) == xnn_status_success &&
             xnn_setup_convert_nc_f32_qd8(cv, o.x.data(), qx.data(), qp.data()) == xnn_status_success &&
             xnn_setup_fully_connected_nc_qd8_f32_qc8w(fc, qx.data(), o.y.data(), qp.data()) == xnn_status_success;
-  const double s = ok ? BestSeconds(runs, [&] {
-    return xnn_run_operator(cv, tp) == xnn_status_success && xnn_run_operator(fc, tp) == xnn_status_success;
-  }) : 0;
+  const double s = ok ? BestSeconds(runs,
+                                    [&] {
+                                      return xnn_run_operator(cv, tp) == xnn_status_success &&
+                                             xnn_run_operator(fc, tp) == xnn_status_success;
+                                    })
+                      : 0;
   xnn_delete_operator(fc);
   xnn_delete_operator(cv);
   return s > 0 ? 2.0 * rows * in * out / s / 1e9 : 0;
@@ -133,7 +140,7 @@ int main(int argc, char** argv) {
   }
   std::vector<SequenceInput> batch;
   for (auto& seq : ids) batch.push_back({&seq, -1});
-  std::vector<float> hidden;  // [tokens, d]
+  std::vector<float> hidden;                           // [tokens, d]
   if (!model->Forward(batch, &hidden).ok()) return 1;  // warm-up: reshapes, buffers
   double best_forward = 1e30;
   ForwardTiming best;

@@ -128,8 +128,8 @@ struct Converter {
 
 }  // namespace
 
-Status QuantizeRowsI8(const float* x, int64_t rows, int64_t cols, const std::string& name, int64_t first_row,
-                      int8_t* q, float* scales) {
+Status QuantizeRowsI8(const float* x, int64_t rows, int64_t cols, const std::string& name, int64_t first_row, int8_t* q,
+                      float* scales) {
   for (int64_t r = 0; r < rows; ++r, x += cols, q += cols) {
     float amax = 0.f;
     for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(x[c]));
@@ -245,9 +245,8 @@ Status Convert(const std::string& config_json, const std::string& tokenizer_json
 }  // namespace
 
 Status ConvertCheckpoint(const std::string& config_json, const std::string& tokenizer_json,
-                         const std::string& tokenizer_config_json, ReadAtFn read_safetensors,
-                         uint64_t safetensors_size, WriteAtFn write, const ConvertOptions& options,
-                         ConvertResult* result) {
+                         const std::string& tokenizer_config_json, ReadAtFn read_safetensors, uint64_t safetensors_size,
+                         WriteAtFn write, const ConvertOptions& options, ConvertResult* result) {
   // Buffers are bounded by the checkpoint's own tensors, but a large one can still exceed the heap
   // (wasm32 has 4 GB): report that instead of terminating.
   return OrOutOfMemory(

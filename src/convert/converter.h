@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
+#include "convert/safetensors.h"
 #include "format/model_file.h"
 #include "format/model_schema.h"
-#include "convert/safetensors.h"
-#include "base/status.h"
 
 namespace jv3 {
 
@@ -28,9 +28,8 @@ struct ConvertResult {
 };
 
 Status ConvertCheckpoint(const std::string& config_json, const std::string& tokenizer_json,
-                         const std::string& tokenizer_config_json, ReadAtFn read_safetensors,
-                         uint64_t safetensors_size, WriteAtFn write, const ConvertOptions& options,
-                         ConvertResult* result);
+                         const std::string& tokenizer_config_json, ReadAtFn read_safetensors, uint64_t safetensors_size,
+                         WriteAtFn write, const ConvertOptions& options, ConvertResult* result);
 
 // Pieces shared with the streaming converter (stream_converter.h), which produces the same file.
 
@@ -41,8 +40,8 @@ Status PlanModelFile(const std::string& config_json, const std::string& tokenize
                      std::vector<TensorSpec>* schema);
 
 // Symmetric int8 per row: scale = max|row| / 127, q = round(x / scale). `name`, `first_row`: for errors.
-Status QuantizeRowsI8(const float* x, int64_t rows, int64_t cols, const std::string& name, int64_t first_row,
-                      int8_t* q, float* scales);
+Status QuantizeRowsI8(const float* x, int64_t rows, int64_t cols, const std::string& name, int64_t first_row, int8_t* q,
+                      float* scales);
 
 // Produces one model-file tensor from `st` through `write` starting at `offset`, with its CRC-32.
 // `scales` carries a kQuantRowsI8 tensor's scales to the kQuantRowsScale tensor after it.

@@ -26,7 +26,10 @@ float HalfToFloat(uint16_t h) {
       bits = sign;
     } else {  // subnormal: renormalize
       exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) { mant <<= 1; --exp; }
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
       bits = sign | exp << 23 | (mant & 0x3FF) << 13;
     }
   } else if (exp == 31) {
@@ -77,9 +80,11 @@ Status SafeTensorsFile::Open(ReadAtFn read, uint64_t file_size, SafeTensorsFile*
           return Bad("tensor " + it.key() + " has a bad shape " + it->at("shape").dump());
         t.shape.push_back(d.get<int64_t>());
       }
-      if (static_cast<uint64_t>(numel) > file_size) return Bad("tensor " + it.key() + " has a shape larger than the file");
+      if (static_cast<uint64_t>(numel) > file_size)
+        return Bad("tensor " + it.key() + " has a shape larger than the file");
       const auto& offsets = it->at("data_offsets");
-      if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+      if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+          !offsets[1].is_number_unsigned())
         return Bad("tensor " + it.key() + " has malformed data_offsets " + offsets.dump());
       const uint64_t b = offsets[0].get<uint64_t>();
       const uint64_t e = offsets[1].get<uint64_t>();
@@ -91,7 +96,8 @@ Status SafeTensorsFile::Open(ReadAtFn read, uint64_t file_size, SafeTensorsFile*
       t.size = e - b;
       const size_t es = ElementSize(t.dtype);
       if (es && t.size != uint64_t(t.numel()) * es) {
-        return Bad("tensor " + it.key() + " has " + std::to_string(t.size) + " bytes for its shape and dtype " + t.dtype);
+        return Bad("tensor " + it.key() + " has " + std::to_string(t.size) + " bytes for its shape and dtype " +
+                   t.dtype);
       }
       f.tensors_.emplace(it.key(), std::move(t));
     }

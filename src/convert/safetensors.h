@@ -15,10 +15,10 @@ namespace jv3 {
 using ReadAtFn = std::function<Status(uint64_t offset, size_t n, uint8_t* dst)>;
 
 struct SafeTensor {
-  std::string dtype;           // "BF16" | "F16" | "F32" (others are rejected when read)
+  std::string dtype;  // "BF16" | "F16" | "F32" (others are rejected when read)
   std::vector<int64_t> shape;
-  uint64_t begin = 0;          // absolute file offset of the first byte
-  uint64_t size = 0;           // bytes
+  uint64_t begin = 0;  // absolute file offset of the first byte
+  uint64_t size = 0;   // bytes
   int64_t numel() const;
 };
 

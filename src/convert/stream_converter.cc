@@ -33,7 +33,8 @@ Status StreamConverter::Create(const std::string& config_json, const std::string
                                const std::string& tokenizer_config_json, bool int8, uint64_t safetensors_size,
                                std::unique_ptr<StreamConverter>* out) {
   std::unique_ptr<StreamConverter> c(new StreamConverter());
-  JV3_RETURN_IF_ERROR(PlanModelFile(config_json, tokenizer_json, tokenizer_config_json, int8, &c->header_, &c->schema_));
+  JV3_RETURN_IF_ERROR(
+      PlanModelFile(config_json, tokenizer_json, tokenizer_config_json, int8, &c->header_, &c->schema_));
   c->declared_size_ = safetensors_size;
   c->out_.resize(c->schema_.size());
   c->ready_.assign(c->schema_.size(), false);
@@ -69,8 +70,8 @@ Status StreamConverter::Read(uint64_t offset, size_t n, uint8_t* dst) const {
       return Status::Ok();
     }
   }
-  return Status(Code::kState, "internal: streamed read of bytes " + std::to_string(offset) + "+" +
-                                  std::to_string(n) + " that are not held");
+  return Status(Code::kState, "internal: streamed read of bytes " + std::to_string(offset) + "+" + std::to_string(n) +
+                                  " that are not held");
 }
 
 Status StreamConverter::PushImpl(const uint8_t* data, size_t n) {

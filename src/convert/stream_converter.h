@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "convert/converter.h"
+#include "convert/safetensors.h"
 #include "format/model_file.h"
 #include "format/model_schema.h"
-#include "convert/safetensors.h"
-#include "base/status.h"
 
 namespace jv3 {
 
@@ -65,17 +65,17 @@ class StreamConverter {
   ModelHeader header_;
   std::vector<TensorSpec> schema_;
   uint64_t declared_size_ = 0;
-  std::string head_;                 // the safetensors length prefix and header JSON
-  uint64_t header_len_ = 0;          // of the header JSON, once 8 bytes are in
-  uint64_t data_start_ = 0;          // 0 until the header is parsed
+  std::string head_;         // the safetensors length prefix and header JSON
+  uint64_t header_len_ = 0;  // of the header JSON, once 8 bytes are in
+  uint64_t data_start_ = 0;  // 0 until the header is parsed
   SafeTensorsFile st_;
-  std::vector<Source> sources_;      // by file offset
-  size_t current_ = 0;               // index of the source receiving bytes
-  uint64_t pos_ = 0;                 // absolute safetensors offset of the next byte
-  std::vector<uint8_t> pending_;     // bytes of the current source not yet consumed
-  int64_t rows_done_ = 0;            // of the current streamed source
-  std::vector<float> scales_;        // of the current streamed int8 source
-  std::vector<float> block_;         // f32 staging of one row block
+  std::vector<Source> sources_;                    // by file offset
+  size_t current_ = 0;                             // index of the source receiving bytes
+  uint64_t pos_ = 0;                               // absolute safetensors offset of the next byte
+  std::vector<uint8_t> pending_;                   // bytes of the current source not yet consumed
+  int64_t rows_done_ = 0;                          // of the current streamed source
+  std::vector<float> scales_;                      // of the current streamed int8 source
+  std::vector<float> block_;                       // f32 staging of one row block
   std::map<uint64_t, std::vector<uint8_t>> kept_;  // kept sources' bytes, by file offset
   std::map<std::string, int> waiting_;             // kept source -> consumers not yet produced
   // The bytes Read() may serve besides head_ and kept_: the row block being converted.

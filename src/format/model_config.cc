@@ -18,9 +18,7 @@ int ModelConfig::TaskIndex(std::string_view task) const {
 
 namespace {
 
-Status Bad(const std::string& what) {
-  return Status(Code::kBadCheckpoint, "config.json: " + what);
-}
+Status Bad(const std::string& what) { return Status(Code::kBadCheckpoint, "config.json: " + what); }
 
 // Reads a non-negative integer key up to `max`; `required` keys that are missing are an error.
 // The maxima keep every tensor size product far inside int64 and every per-layer loop bounded, so a
@@ -74,9 +72,12 @@ Status Parse(const nlohmann::json& j, ModelConfig* c) {
   }
   if (c->num_layers <= 0 || c->intermediate_size <= 0 || c->vocab_size <= 0 || c->type_vocab_size <= 0 ||
       c->max_position_embeddings <= 2) {
-    return Bad("num_hidden_layers, intermediate_size, vocab_size, type_vocab_size and max_position_embeddings must be positive");
+    return Bad(
+        "num_hidden_layers, intermediate_size, vocab_size, type_vocab_size and max_position_embeddings must be "
+        "positive");
   }
-  if (!(c->layer_norm_eps > 0.f) || !(c->rotary_base > 1.f)) return Bad("layer_norm_eps and rotary_emb_base must be positive");
+  if (!(c->layer_norm_eps > 0.f) || !(c->rotary_base > 1.f))
+    return Bad("layer_norm_eps and rotary_emb_base must be positive");
 
   auto tasks = j.find("lora_adaptations");
   if (tasks != j.end() && !tasks->is_null()) {

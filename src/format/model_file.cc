@@ -41,9 +41,7 @@ uint32_t GetU32(const std::string& s, size_t at) {
   for (int i = 0; i < 4; ++i) v |= uint32_t(uint8_t(s[at + i])) << (8 * i);
   return v;
 }
-uint64_t GetU64(const std::string& s, size_t at) {
-  return uint64_t(GetU32(s, at)) | uint64_t(GetU32(s, at + 4)) << 32;
-}
+uint64_t GetU64(const std::string& s, size_t at) { return uint64_t(GetU32(s, at)) | uint64_t(GetU32(s, at + 4)) << 32; }
 
 // An integer JSON value (a float such as 1e300 would make the conversion undefined behaviour).
 template <typename T>
@@ -60,9 +58,12 @@ Status ParseTensorTable(const nlohmann::json& list, ModelHeader* h) {
     TensorEntry t;
     t.name = e.at("name").get<std::string>();
     const std::string dt = e.at("dtype").get<std::string>();
-    if (dt == "f32") t.dtype = DType::kF32;
-    else if (dt == "i8") t.dtype = DType::kI8;
-    else return TensorError("tensor " + t.name + " has unknown dtype \"" + dt + "\"");
+    if (dt == "f32")
+      t.dtype = DType::kF32;
+    else if (dt == "i8")
+      t.dtype = DType::kI8;
+    else
+      return TensorError("tensor " + t.name + " has unknown dtype \"" + dt + "\"");
     for (const auto& d : e.at("shape")) t.shape.push_back(Integer<int64_t>(d));
     t.offset = Integer<uint64_t>(e.at("offset"));
     t.size = Integer<uint64_t>(e.at("size"));
@@ -80,8 +81,9 @@ Status ParseTensorTable(const nlohmann::json& list, ModelHeader* h) {
 Status CheckAgainstSchema(const ModelHeader& h) {
   const std::vector<TensorSpec> schema = ModelSchema(h.config, h.int8);
   for (size_t i = 0; i < std::max(schema.size(), h.tensors.size()); ++i) {
-    if (i >= h.tensors.size()) return TensorError("missing tensor " + schema[i].name + " (the table has only " +
-                                                  std::to_string(h.tensors.size()) + " tensors)");
+    if (i >= h.tensors.size())
+      return TensorError("missing tensor " + schema[i].name + " (the table has only " +
+                         std::to_string(h.tensors.size()) + " tensors)");
     const TensorEntry& t = h.tensors[i];
     if (i >= schema.size()) return TensorError("unknown tensor " + t.name + " after the last expected one");
     const TensorSpec& s = schema[i];
@@ -100,7 +102,8 @@ Status CheckAgainstSchema(const ModelHeader& h) {
     }
     // Earlier entries passed this check, so prev_end cannot wrap; `size > data_size - offset` cannot either.
     const uint64_t prev_end = i ? h.tensors[i - 1].offset + h.tensors[i - 1].size : 0;
-    if (t.offset % kDataAlign != 0 || t.offset < prev_end || t.offset > h.data_size || t.size > h.data_size - t.offset) {
+    if (t.offset % kDataAlign != 0 || t.offset < prev_end || t.offset > h.data_size ||
+        t.size > h.data_size - t.offset) {
       return TensorError("tensor " + t.name + " has a bad offset " + std::to_string(t.offset) +
                          " (must be 64-aligned, after the previous tensor, inside data_size " +
                          std::to_string(h.data_size) + ")");
@@ -123,8 +126,12 @@ std::string SerializeHeader(const ModelHeader& h) {
   j["data_size"] = h.data_size;
   auto& list = j["tensors"] = nlohmann::ordered_json::array();
   for (const TensorEntry& t : h.tensors) {
-    list.push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"offset", t.offset},
-                    {"size", t.size}, {"crc32", Hex8(t.crc32)}});
+    list.push_back({{"name", t.name},
+                    {"dtype", DTypeName(t.dtype)},
+                    {"shape", t.shape},
+                    {"offset", t.offset},
+                    {"size", t.size},
+                    {"crc32", Hex8(t.crc32)}});
   }
   return j.dump();
 }
@@ -155,7 +162,8 @@ Status ParseHeader(const std::string& json, ModelHeader* out) {
   const nlohmann::json* tokenizer = nullptr;
   const nlohmann::json* tokenizer_config = nullptr;
   try {
-    if (j.value("format", std::string()) != "jina-v3-wasm") return Format("the header's \"format\" is not jina-v3-wasm");
+    if (j.value("format", std::string()) != "jina-v3-wasm")
+      return Format("the header's \"format\" is not jina-v3-wasm");
     const std::string dtype = j.at("dtype").get<std::string>();
     if (dtype != "int8" && dtype != "f32") return Format("unknown dtype \"" + dtype + "\" (expected int8 or f32)");
     h.int8 = dtype == "int8";
@@ -303,9 +311,11 @@ Status ModelStreamReader::Finish() {
   std::string what = pos_ < kPreambleSize + header_size_ || header_size_ == 0
                          ? "the header"
                          : "tensor " + header_.tensors[next_tensor_].name;
-  failed_ = Status(Code::kModelTruncated, "model file ends after " + std::to_string(pos_) + " bytes, inside " + what +
-                                              (progress_.bytes_total ? " (expected " + std::to_string(progress_.bytes_total) + " bytes)" : "") +
-                                              "; the download or copy was cut short");
+  failed_ =
+      Status(Code::kModelTruncated,
+             "model file ends after " + std::to_string(pos_) + " bytes, inside " + what +
+                 (progress_.bytes_total ? " (expected " + std::to_string(progress_.bytes_total) + " bytes)" : "") +
+                 "; the download or copy was cut short");
   return failed_;
 }
 

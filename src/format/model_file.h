@@ -1,4 +1,5 @@
-// The model file: preamble, JSON header (config, tokenizer, tensor table), 64-byte aligned tensor data in forward order.
+// The model file: preamble, JSON header (config, tokenizer, tensor table), 64-byte aligned tensor data in forward
+// order.
 //
 // Layout (little-endian):
 //   0  char[8]  magic "JV3WASM\0"
@@ -17,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "format/model_config.h"
 #include "format/model_schema.h"
-#include "base/status.h"
 #include "tokenizer/tokenizer.h"
 
 namespace jv3 {
@@ -47,7 +48,7 @@ struct TensorEntry {
 struct ModelHeader {
   bool int8 = true;
   ModelConfig config;
-  std::string config_json;            // config.json as in the checkpoint
+  std::string config_json;  // config.json as in the checkpoint
   // What the converter embeds: tokenizer.json as in the checkpoint, and tokenizer_config.json ("" if
   // the checkpoint had none). ParseHeader leaves both empty and fills `tokenizer` instead.
   std::string tokenizer_json;
@@ -56,7 +57,7 @@ struct ModelHeader {
   // copies and the runtime Tokenizer.
   std::shared_ptr<const TokenizerSpec> tokenizer;
   uint64_t data_size = 0;
-  std::vector<TensorEntry> tensors;   // forward order
+  std::vector<TensorEntry> tensors;  // forward order
 };
 
 // Serializes the header JSON. CRCs are fixed-width hex, so patching them later keeps the length.
@@ -70,7 +71,7 @@ Status ParseHeader(const std::string& json, ModelHeader* out);
 
 struct LoadProgress {
   uint64_t bytes_loaded = 0;
-  uint64_t bytes_total = 0;   // 0 until the header has been read
+  uint64_t bytes_total = 0;  // 0 until the header has been read
   int tensors_ready = 0;
   int tensors_total = 0;
   const char* phase = "header";  // "header" | "tensors" | "done"
@@ -106,12 +107,12 @@ class ModelStreamReader {
   HeaderFn on_header_;
   TensorFn on_tensor_;
   LoadProgress progress_;
-  Status failed_;               // sticky: after an error every call returns it
-  std::string pending_;         // preamble / header bytes gathered so far
+  Status failed_;        // sticky: after an error every call returns it
+  std::string pending_;  // preamble / header bytes gathered so far
   uint64_t header_size_ = 0;
   uint32_t header_crc_ = 0;
   ModelHeader header_;
-  uint64_t pos_ = 0;            // absolute file position of the next byte
+  uint64_t pos_ = 0;  // absolute file position of the next byte
   uint64_t data_start_ = 0;
   size_t next_tensor_ = 0;
   std::vector<uint8_t> staging_;  // bytes of the tensor being received

@@ -22,13 +22,13 @@ enum class Recipe {
 };
 
 struct TensorSpec {
-  std::string name;            // name in the model file
+  std::string name;  // name in the model file
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
   Recipe recipe = Recipe::kCopyF32;
-  std::string source;          // checkpoint tensor it is made from
-  std::string source_lora_a;   // kTokenTypeRows only
-  std::string source_lora_b;   // kTokenTypeRows only
+  std::string source;         // checkpoint tensor it is made from
+  std::string source_lora_a;  // kTokenTypeRows only
+  std::string source_lora_b;  // kTokenTypeRows only
 
   int64_t numel() const;
   int64_t nbytes() const { return numel() * static_cast<int64_t>(DTypeSize(dtype)); }

@@ -14,8 +14,7 @@
 
 namespace jv3 {
 
-Status Attention::Create(int num_heads, int head_dim, bool int8, std::unique_ptr<Attention>* out,
-                         size_t score_budget) {
+Status Attention::Create(int num_heads, int head_dim, bool int8, std::unique_ptr<Attention>* out, size_t score_budget) {
   std::unique_ptr<Attention> a(new Attention(num_heads, head_dim, int8, score_budget));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/true, &a->scores_op_));
   JV3_RETURN_IF_ERROR(BatchMatMul::Create(/*transpose_b=*/false, &a->values_op_));
@@ -161,8 +160,8 @@ void QuantizeSym(const float* src, size_t rows, size_t cols, bool per_row, int8_
         const v128_t s = per_row ? wasm_f32x4_splat(inv[r]) : wasm_v128_load(inv + c + 4 * l);
         v[l] = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(wasm_v128_load(x + c + 4 * l), s)));
       }
-      wasm_v128_store(qr + c, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(v[0], v[1]),
-                                                      wasm_i16x8_narrow_i32x4(v[2], v[3])));
+      wasm_v128_store(
+          qr + c, wasm_i8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(v[0], v[1]), wasm_i16x8_narrow_i32x4(v[2], v[3])));
     }
 #endif
     for (; c < cols; ++c) {

@@ -41,8 +41,7 @@ class LinearOp {
   static Status CreateI8(size_t in, size_t out, const int8_t* weight, const float* scales, const float* bias,
                          std::unique_ptr<LinearOp>* op, std::shared_ptr<QuantScratch> scratch = nullptr);
   // f32 weight [out, in], through XNNPACK.
-  static Status CreateF32(size_t in, size_t out, const float* weight, const float* bias,
-                          std::unique_ptr<LinearOp>* op);
+  static Status CreateF32(size_t in, size_t out, const float* weight, const float* bias, std::unique_ptr<LinearOp>* op);
   virtual ~LinearOp() = default;
 
   size_t in() const { return in_; }

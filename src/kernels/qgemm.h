@@ -27,14 +27,14 @@ constexpr size_t kPanelCols = 8;
 struct PackedI8 {
   QScheme scheme = QScheme::kI16;
   size_t in = 0, out = 0;
-  size_t kstep = 0;   // k consumed per dot: 2 (kI16) or 4 (kU8)
-  size_t ksteps = 0;  // ceil(in / kstep)
-  size_t panels = 0;  // ceil(out / kPanelCols)
-  int levels = 0;     // kI16: activations in [-levels, levels]; kU8: in [0, levels] (255 or 127)
-  std::vector<int8_t> w;         // [panels][ksteps][kPanelCols][kstep]: W[p*8+c, s*kstep+t], 0 past the edges
-  std::vector<float> scale;      // [panels * kPanelCols] per output channel, 0 past out
-  std::vector<float> bias;       // [panels * kPanelCols], 0 past out (or when the layer has none)
-  std::vector<int32_t> colsum;   // [panels * kPanelCols] Σ_k W[n, k], kU8 only (zero-point correction)
+  size_t kstep = 0;             // k consumed per dot: 2 (kI16) or 4 (kU8)
+  size_t ksteps = 0;            // ceil(in / kstep)
+  size_t panels = 0;            // ceil(out / kPanelCols)
+  int levels = 0;               // kI16: activations in [-levels, levels]; kU8: in [0, levels] (255 or 127)
+  std::vector<int8_t> w;        // [panels][ksteps][kPanelCols][kstep]: W[p*8+c, s*kstep+t], 0 past the edges
+  std::vector<float> scale;     // [panels * kPanelCols] per output channel, 0 past out
+  std::vector<float> bias;      // [panels * kPanelCols], 0 past out (or when the layer has none)
+  std::vector<int32_t> colsum;  // [panels * kPanelCols] Σ_k W[n, k], kU8 only (zero-point correction)
 
   size_t row_bytes() const { return ksteps * kstep * (scheme == QScheme::kI16 ? 2 : 1); }
 };

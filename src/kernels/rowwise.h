@@ -32,7 +32,7 @@ class RopeTable {
 
  private:
   int half_;
-  std::vector<float> inv_freq_;  // [head_dim / 2]
+  std::vector<float> inv_freq_;   // [head_dim / 2]
   std::vector<float> cos_, sin_;  // [positions, head_dim / 2]
 };
 

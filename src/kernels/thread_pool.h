@@ -1,8 +1,8 @@
 // ThreadPool: the pthreadpool (from XNNPACK's build) that XNNPACK's operators and our own kernels run on.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <functional>
 #include <memory>
 

@@ -57,8 +57,8 @@ Status LinearOp::CreateF32(size_t in, size_t out, const float* weight, const flo
                            std::unique_ptr<LinearOp>* op) {
   JV3_RETURN_IF_ERROR(InitXnnpack());
   xnn_operator_t fc = nullptr;
-  xnn_status s = xnn_create_fully_connected_nc_f32(in, out, in, out, weight, bias, kNoMin, kNoMax, 0, nullptr,
-                                                    nullptr, &fc);
+  xnn_status s =
+      xnn_create_fully_connected_nc_f32(in, out, in, out, weight, bias, kNoMin, kNoMax, 0, nullptr, nullptr, &fc);
   if (s != xnn_status_success) return Backend("create fully_connected_nc_f32", s);
   *op = std::make_unique<LinearF32>(in, out, XnnOperator(fc));
   return Status::Ok();

@@ -31,7 +31,8 @@ Status Embedder::Create(std::unique_ptr<Model> model, std::unique_ptr<Embedder>*
   for (const auto& t : ts.added_tokens) top = std::max<int64_t>(top, t.id);
   if (top >= model->config().vocab_size || ts.bos_id < 0 || ts.eos_id < 0) {
     return Status(Code::kModelFormat, "model file: the tokenizer emits ids up to " + std::to_string(top) +
-                                          " but the model's vocab_size is " + std::to_string(model->config().vocab_size));
+                                          " but the model's vocab_size is " +
+                                          std::to_string(model->config().vocab_size));
   }
   e->max_length_ = std::min(e->tokenizer_->spec().max_length, model->config().max_position_embeddings);
   e->model_ = std::move(model);
@@ -58,8 +59,9 @@ Status Embedder::Tokenize(const std::string& text, bool truncate, Encoding* out)
   const size_t content = max_length_ - 2;
   if (enc.ids.size() > content) {
     if (!truncate) {
-      return Status(Code::kTooLong, "text has " + std::to_string(enc.ids.size() + 2) + " tokens, the model's window is " +
-                                        std::to_string(max_length_) + "; shorten it or pass truncate");
+      return Status(Code::kTooLong, "text has " + std::to_string(enc.ids.size() + 2) +
+                                        " tokens, the model's window is " + std::to_string(max_length_) +
+                                        "; shorten it or pass truncate");
     }
     enc.ids.resize(content);
     enc.offsets.resize(content);
@@ -79,14 +81,15 @@ Status Embedder::CheckOptions(const EmbedOptions& o, size_t texts, int* dim) con
   const ModelConfig& c = config();
   if (texts == 0) return Status(Code::kEmptyInput, "no texts to embed; pass at least one string");
   if (texts > o.max_texts) {
-    return Status(Code::kLimit, std::to_string(texts) + " texts in one call, the limit is " + std::to_string(o.max_texts) +
-                                    "; split the input or raise maxTexts");
+    return Status(Code::kLimit, std::to_string(texts) + " texts in one call, the limit is " +
+                                    std::to_string(o.max_texts) + "; split the input or raise maxTexts");
   }
   if (o.tasks.size() != 1 && o.tasks.size() != texts) {
     return Status(Code::kInvalidArgument, "give one task, or one task per text (" + std::to_string(texts) + ")");
   }
   for (int t : o.tasks) {
-    if (t < -1 || t >= c.num_tasks()) return Status(Code::kUnknownTask, "adapter index " + std::to_string(t) + " out of range");
+    if (t < -1 || t >= c.num_tasks())
+      return Status(Code::kUnknownTask, "adapter index " + std::to_string(t) + " out of range");
   }
   if (o.dimensions == 0 || o.dimensions == c.hidden_size) {
     *dim = c.hidden_size;
@@ -140,8 +143,9 @@ Status Embedder::Embed(const std::vector<std::string>& texts, const EmbedOptions
     if (!st.ok()) return Status(st.code(), "text " + std::to_string(i) + ": " + st.message());
     call_tokens += static_cast<int64_t>(enc.ids.size());
     if (call_tokens > o.max_tokens) {
-      return Status(Code::kLimit, "more than " + std::to_string(o.max_tokens) + " tokens in one call (reached at text " +
-                                      std::to_string(i) + "); split the input or raise maxTokens");
+      return Status(Code::kLimit, "more than " + std::to_string(o.max_tokens) +
+                                      " tokens in one call (reached at text " + std::to_string(i) +
+                                      "); split the input or raise maxTokens");
     }
     ids[i] = std::move(enc.ids);
   }
@@ -219,8 +223,9 @@ Status Embedder::EmbedLateChunks(const std::vector<std::string>& chunks, const E
   }
   for (size_t c = 0; c < spans.size(); ++c) {
     if (spans[c].first < 0) {
-      return Status(Code::kInvalidArgument, "chunk " + std::to_string(c) + " has no tokens" +
-                                                (o.truncate ? " (it lies past the truncated window)" : " (empty chunk)"));
+      return Status(Code::kInvalidArgument,
+                    "chunk " + std::to_string(c) + " has no tokens" +
+                        (o.truncate ? " (it lies past the truncated window)" : " (empty chunk)"));
     }
   }
   if (o.extended_spans) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/model.h"
 #include "base/status.h"
+#include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace jv3 {
@@ -15,10 +15,10 @@ namespace jv3 {
 struct EmbedOptions {
   // Adapter per text (model task index, -1 = none); one entry applies to every text.
   std::vector<int> tasks = {-1};
-  int dimensions = 0;        // 0 = hidden size; else one of the Matryoshka sizes
-  bool normalized = true;    // L2-normalize after truncation
-  bool instruction = true;   // prepend the task's instruction (non-empty only for retrieval tasks)
-  bool truncate = false;     // cut texts longer than the window instead of failing
+  int dimensions = 0;          // 0 = hidden size; else one of the Matryoshka sizes
+  bool normalized = true;      // L2-normalize after truncation
+  bool instruction = true;     // prepend the task's instruction (non-empty only for retrieval tasks)
+  bool truncate = false;       // cut texts longer than the window instead of failing
   bool late_chunking = false;  // texts are consecutive chunks of one document: one pass, one vector per chunk
   // Late-chunking spans: false = exactly the chunk's own tokens; true = the jina-ai/late-chunking
   // convention (the first chunk also covers <s> and the instruction, the last one </s>).
@@ -31,9 +31,9 @@ struct EmbedOptions {
 
 struct EmbedResult {
   int dim = 0;
-  std::vector<float> embeddings;    // [texts, dim]
+  std::vector<float> embeddings;      // [texts, dim]
   std::vector<int32_t> token_counts;  // per text, with <s> and </s> (late chunking: per chunk span)
-  int64_t total_tokens = 0;         // tokens the model ran over
+  int64_t total_tokens = 0;           // tokens the model ran over
 };
 
 class Embedder {

@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <memory>
 
+#include "format/model_file.h"
 #include "runtime/embedder.h"
 #include "runtime/model.h"
-#include "format/model_file.h"
 
 namespace jv3 {
 

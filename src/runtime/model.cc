@@ -12,8 +12,8 @@ constexpr size_t kOver = kGemmOverreadBytes / sizeof(float);
 // Resizes an activation buffer to n floats plus the GEMM over-read slack.
 Status Reserve(std::vector<float>* v, size_t n) {
   if (v->size() >= n + kOver) return Status::Ok();
-  return OrOutOfMemory([&] { v->resize(n + kOver); }, "for activations of " + std::to_string(n) +
-                                                          " floats; embed fewer or shorter texts per call");
+  return OrOutOfMemory([&] { v->resize(n + kOver); },
+                       "for activations of " + std::to_string(n) + " floats; embed fewer or shorter texts per call");
 }
 
 Blob ToBlob(std::vector<uint8_t>&& bytes) { return Blob{std::move(bytes)}; }
@@ -111,10 +111,9 @@ Status Model::Builder::AcceptLinear(LinearLayer* l, const std::string& part, std
     const size_t out = pending_shape_[0], in = pending_shape_[1];
     pending_layer_ = nullptr;
     const Blob bias = ToBlob(std::move(bytes));
-    Status st = model_->header_.int8
-                    ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(), bias.f32(), &l->op,
-                                         scratch_)
-                    : LinearOp::CreateF32(in, out, pending_weight_.f32(), bias.f32(), &l->op);
+    Status st = model_->header_.int8 ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(),
+                                                          bias.f32(), &l->op, scratch_)
+                                     : LinearOp::CreateF32(in, out, pending_weight_.f32(), bias.f32(), &l->op);
     pending_weight_ = Blob();
     pending_scale_ = Blob();
     return st;

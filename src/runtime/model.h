@@ -72,13 +72,13 @@ struct ForwardTrace {
 // Where a forward pass spends its wall time (for the efficiency benchmark), in seconds; linear_ops
 // counts the linear layers' 2·M·K·N.
 struct ForwardTiming {
-  double linear = 0;     // the linear layers' GEMMs (activation quantization included)
+  double linear = 0;  // the linear layers' GEMMs (activation quantization included)
   double linear_ops = 0;
   double lora = 0;       // the task adapters' side paths
   double attention = 0;  // rotary, scores, softmax, context
   double norm = 0;       // residual add + LayerNorm
   double gelu = 0;
-  double embed = 0;      // lookup + embedding LayerNorm
+  double embed = 0;  // lookup + embedding LayerNorm
 };
 
 class Model {
@@ -96,9 +96,9 @@ class Model {
                         const TensorEntry& e);
     std::unique_ptr<Model> model_;
     std::unordered_map<std::string, std::function<Status(const TensorEntry&, std::vector<uint8_t>&&)>> slots_;
-    Blob pending_weight_, pending_scale_;   // of the Linear being assembled
-    LinearLayer* pending_layer_ = nullptr;  // the Linear whose weight arrived last
-    std::vector<int64_t> pending_shape_;    // its weight's [out, in]
+    Blob pending_weight_, pending_scale_;                                       // of the Linear being assembled
+    LinearLayer* pending_layer_ = nullptr;                                      // the Linear whose weight arrived last
+    std::vector<int64_t> pending_shape_;                                        // its weight's [out, in]
     std::shared_ptr<QuantScratch> scratch_ = std::make_shared<QuantScratch>();  // for all int8 Linears
   };
 
@@ -116,8 +116,8 @@ class Model {
  private:
   Model() = default;
   Status Embed(const std::vector<SequenceInput>& batch, float* x);
-  Status RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y,
-                   const std::vector<SequenceInput>& batch, const std::vector<size_t>& starts);
+  Status RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y, const std::vector<SequenceInput>& batch,
+                   const std::vector<size_t>& starts);
 
   ModelHeader header_;
   ModelConfig config_;

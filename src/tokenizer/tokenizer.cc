@@ -85,8 +85,7 @@ struct Change {
 // NormalizedString::transform_range over normalized bytes [n_start, n_end): each new char takes
 // the alignment of the char it replaces, or of the byte before it when inserted. False only where
 // HF would index out of bounds (never for well-formed input).
-bool TransformRange(NormStr* ns, size_t n_start, size_t n_end, const std::vector<Change>& dest,
-                    size_t initial_offset) {
+bool TransformRange(NormStr* ns, size_t n_start, size_t n_end, const std::vector<Change>& dest, size_t initial_offset) {
   std::vector<uint8_t> old_lens;
   for (size_t i = n_start; i < n_end;) {
     size_t len;
@@ -148,8 +147,7 @@ bool TransformAll(NormStr* ns, const std::vector<Change>& dest) {
 
 // Replaces every match [start, end) by `content`. Equivalent to HF's sequence of transform_range
 // calls, where all replacement chars take the alignment of the match's last byte.
-void ReplaceMatches(NormStr* ns, const std::vector<std::pair<size_t, size_t>>& matches,
-                    const std::string& content) {
+void ReplaceMatches(NormStr* ns, const std::vector<std::pair<size_t, size_t>>& matches, const std::string& content) {
   if (matches.empty()) return;
   std::string norm;
   std::vector<Align> align;
@@ -171,8 +169,8 @@ void ReplaceMatches(NormStr* ns, const std::vector<std::pair<size_t, size_t>>& m
 
 // Replace step: a literal string, or a regex of the form "<char>{n,}" / "<char>+".
 struct ReplaceRule {
-  std::string literal;     // literal pattern; empty when run-based
-  std::string run_char;    // the repeated char (UTF-8) of a run pattern
+  std::string literal;   // literal pattern; empty when run-based
+  std::string run_char;  // the repeated char (UTF-8) of a run pattern
   size_t min_run = 0;
   std::string content;
 };
@@ -473,8 +471,7 @@ struct Tokenizer::Impl {
   std::string replacement;
 
   bool Normalize(NormStr* ns) const;
-  void FindAddedTokens(const NormStr& ns, const std::vector<AddedPattern>& patterns,
-                       std::vector<Piece>* out) const;
+  void FindAddedTokens(const NormStr& ns, const std::vector<AddedPattern>& patterns, std::vector<Piece>* out) const;
   void PreTokenize(NormStr ns, std::vector<NormStr>* out) const;
   void Unigram(const std::string& s, std::vector<std::pair<int32_t, size_t>>* tokens) const;
 };
@@ -609,8 +606,10 @@ void Tokenizer::Impl::Unigram(const std::string& s, std::vector<std::pair<int32_
   for (size_t end = s.size(); end > 0;) {
     const Best& node = best[end];
     const bool unk = node.id == spec->unk_id;
-    if (unk && last_unk) spans.back().first = node.starts_at;
-    else spans.emplace_back(node.starts_at, end);
+    if (unk && last_unk)
+      spans.back().first = node.starts_at;
+    else
+      spans.emplace_back(node.starts_at, end);
     last_unk = unk;
     end = node.starts_at;
   }
@@ -680,8 +679,8 @@ Status Tokenizer::Create(std::shared_ptr<const TokenizerSpec> shared, std::uniqu
     }
     impl->steps.push_back(std::move(s));
   }
-  const bool wants_charsmap = std::any_of(impl->steps.begin(), impl->steps.end(),
-                                          [](const Impl::Step& s) { return s.precompiled; });
+  const bool wants_charsmap =
+      std::any_of(impl->steps.begin(), impl->steps.end(), [](const Impl::Step& s) { return s.precompiled; });
   if (wants_charsmap) JV3_RETURN_IF_ERROR(impl->charsmap.Init(spec.precompiled_charsmap));
 
   impl->trie.Build(spec.pieces);
@@ -692,8 +691,10 @@ Status Tokenizer::Create(std::shared_ptr<const TokenizerSpec> shared, std::uniqu
     if (t.content.empty()) continue;
     if (!unicode::IsValidUtf8(t.content)) return Status(Code::kTokenizer, "added token is not valid UTF-8");
     auto same = std::find_if(unique.begin(), unique.end(), [&](const auto* u) { return u->content == t.content; });
-    if (same != unique.end()) *same = &t;
-    else unique.push_back(&t);
+    if (same != unique.end())
+      *same = &t;
+    else
+      unique.push_back(&t);
   }
   for (const auto* t : unique) {
     // HF resolves an added token's id through the model vocabulary first.
@@ -753,8 +754,10 @@ Status Tokenizer::Encode(std::string_view utf8, Encoding* out) const {
   };
   auto emit_token = [&](const NormStr& ns, int32_t id, size_t a, size_t b) {
     Offset os, oe;
-    if (NormToOrig(ns, a, b, &os, &oe)) emit(id, ns.orig_shift + os, ns.orig_shift + oe);
-    else emit(id, a, b);
+    if (NormToOrig(ns, a, b, &os, &oe))
+      emit(id, ns.orig_shift + os, ns.orig_shift + oe);
+    else
+      emit(id, a, b);
   };
 
   std::vector<NormStr> words;

@@ -293,7 +293,8 @@ Status Parse(const json& j, const json& config, UnigramVocab* vocab, TokenizerSp
   spec->pad_id = FindAddedId(*spec, "<pad>", spec->pad_id);
   if (config.is_object()) {
     const auto pad = config.find("pad_token");
-    if (pad != config.end() && pad->is_string()) spec->pad_id = FindAddedId(*spec, pad->get<std::string>(), spec->pad_id);
+    if (pad != config.end() && pad->is_string())
+      spec->pad_id = FindAddedId(*spec, pad->get<std::string>(), spec->pad_id);
     const auto max_len = config.find("model_max_length");
     // Tokenizers without a limit carry a huge sentinel (1e30); keep the default then.
     if (max_len != config.end() && max_len->is_number()) {
@@ -304,8 +305,7 @@ Status Parse(const json& j, const json& config, UnigramVocab* vocab, TokenizerSp
     }
   }
   const auto padding = j.find("padding");
-  if (padding != j.end() && padding->is_object() && padding->contains("pad_id") &&
-      IsId((*padding)["pad_id"]))
+  if (padding != j.end() && padding->is_object() && padding->contains("pad_id") && IsId((*padding)["pad_id"]))
     spec->pad_id = (*padding)["pad_id"].get<int32_t>();
   return Status::Ok();
 }
@@ -390,8 +390,10 @@ class VocabDivertingSax {
     next_ = Next::kBad;
   }
   bool Open(bool array) {
-    if (depth_++ == 0 && array && next_ == Next::kEntry) next_ = Next::kPiece;
-    else Malformed();
+    if (depth_++ == 0 && array && next_ == Next::kEntry)
+      next_ = Next::kPiece;
+    else
+      Malformed();
     return true;
   }
   bool Close() {
@@ -400,8 +402,10 @@ class VocabDivertingSax {
       return true;
     }
     if (--depth_ == 0) {
-      if (next_ == Next::kEnd) next_ = Next::kEntry;
-      else Malformed();
+      if (next_ == Next::kEnd)
+        next_ = Next::kEntry;
+      else
+        Malformed();
     }
     return true;
   }
@@ -424,7 +428,7 @@ class VocabDivertingSax {
   std::optional<UnigramVocab>& vocab_;
   std::vector<Frame> frames_;  // the open objects and arrays outside the diverted list
   bool diverting_ = false;
-  size_t depth_ = 0;           // nesting inside the diverted list (1: in an entry)
+  size_t depth_ = 0;  // nesting inside the diverted list (1: in an entry)
   Next next_ = Next::kEntry;
   std::string piece_;
 };
@@ -450,8 +454,7 @@ Status ParseTokenizerJson(const json& tokenizer, const json& tokenizer_config, U
   return Status::Ok();
 }
 
-Status ParseTokenizerJson(std::string_view tokenizer_json, std::string_view tokenizer_config_json,
-                          TokenizerSpec* out) {
+Status ParseTokenizerJson(std::string_view tokenizer_json, std::string_view tokenizer_config_json, TokenizerSpec* out) {
   if (!JsonDepthOk(tokenizer_json) || !JsonDepthOk(tokenizer_config_json))
     return Bad("nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   static const std::vector<std::string> kVocabPath = {"model", "vocab"};
@@ -461,8 +464,7 @@ Status ParseTokenizerJson(std::string_view tokenizer_json, std::string_view toke
   json config;
   if (!tokenizer_config_json.empty()) {
     config = json::parse(tokenizer_config_json.begin(), tokenizer_config_json.end(), nullptr, false);
-    if (config.is_discarded())
-      return Status(Code::kBadCheckpoint, "tokenizer_config.json: not valid JSON");
+    if (config.is_discarded()) return Status(Code::kBadCheckpoint, "tokenizer_config.json: not valid JSON");
   }
   return ParseTokenizerJson(j, config, vocab ? &*vocab : nullptr, out);
 }

@@ -15,8 +15,8 @@ using unicode_tables::ValuedRange;
 
 template <size_t N>
 bool InRanges(const Range (&table)[N], uint32_t cp) {
-  const Range* it = std::upper_bound(std::begin(table), std::end(table), cp,
-                                     [](uint32_t c, const Range& r) { return c < r.first; });
+  const Range* it =
+      std::upper_bound(std::begin(table), std::end(table), cp, [](uint32_t c, const Range& r) { return c < r.first; });
   return it != std::begin(table) && cp <= (it - 1)->last;
 }
 
@@ -33,10 +33,14 @@ uint8_t BreakClass(uint32_t cp) {
 void SecondByteRange(uint8_t lead, uint8_t* lo, uint8_t* hi) {
   *lo = 0x80;
   *hi = 0xBF;
-  if (lead == 0xE0) *lo = 0xA0;
-  else if (lead == 0xED) *hi = 0x9F;
-  else if (lead == 0xF0) *lo = 0x90;
-  else if (lead == 0xF4) *hi = 0x8F;
+  if (lead == 0xE0)
+    *lo = 0xA0;
+  else if (lead == 0xED)
+    *hi = 0x9F;
+  else if (lead == 0xF0)
+    *lo = 0x90;
+  else if (lead == 0xF4)
+    *hi = 0x8F;
 }
 
 int SequenceLength(uint8_t lead) {
@@ -117,11 +121,8 @@ uint32_t DecodeValid(std::string_view s, size_t pos, size_t* len) {
              (static_cast<uint8_t>(s[pos + 2]) & 0x3Fu);
     case 4:
       return ((b0 & 0x07u) << 18) | ((static_cast<uint8_t>(s[pos + 1]) & 0x3Fu) << 12) |
-             ((static_cast<uint8_t>(s[pos + 2]) & 0x3Fu) << 6) |
-             (static_cast<uint8_t>(s[pos + 3]) & 0x3Fu);
-    default:
-      *len = 1;
-      return b0;
+             ((static_cast<uint8_t>(s[pos + 2]) & 0x3Fu) << 6) | (static_cast<uint8_t>(s[pos + 3]) & 0x3Fu);
+    default: *len = 1; return b0;
   }
 }
 
@@ -158,23 +159,35 @@ size_t GraphemeEnd(std::string_view s, size_t pos) {
     const uint8_t cur = BreakClass(cp);
     const bool pict = InRanges(kExtendedPictographic, cp);
     bool join;
-    if (prev == kGcbCR && cur == kGcbLF) join = true;                                     // GB3
-    else if (prev == kGcbControl || prev == kGcbCR || prev == kGcbLF) join = false;        // GB4
-    else if (cur == kGcbControl || cur == kGcbCR || cur == kGcbLF) join = false;           // GB5
+    if (prev == kGcbCR && cur == kGcbLF)
+      join = true;  // GB3
+    else if (prev == kGcbControl || prev == kGcbCR || prev == kGcbLF)
+      join = false;  // GB4
+    else if (cur == kGcbControl || cur == kGcbCR || cur == kGcbLF)
+      join = false;  // GB5
     else if (prev == kGcbL && (cur == kGcbL || cur == kGcbV || cur == kGcbLV || cur == kGcbLVT))
-      join = true;                                                                         // GB6
-    else if ((prev == kGcbLV || prev == kGcbV) && (cur == kGcbV || cur == kGcbT)) join = true;  // GB7
-    else if ((prev == kGcbLVT || prev == kGcbT) && cur == kGcbT) join = true;              // GB8
-    else if (cur == kGcbExtend || cur == kGcbZWJ || cur == kGcbSpacingMark) join = true;  // GB9, GB9a
-    else if (prev == kGcbPrepend) join = true;                                             // GB9b
-    else if (prev == kGcbZWJ && emoji == kPictZwj && pict) join = true;                    // GB11
+      join = true;  // GB6
+    else if ((prev == kGcbLV || prev == kGcbV) && (cur == kGcbV || cur == kGcbT))
+      join = true;  // GB7
+    else if ((prev == kGcbLVT || prev == kGcbT) && cur == kGcbT)
+      join = true;  // GB8
+    else if (cur == kGcbExtend || cur == kGcbZWJ || cur == kGcbSpacingMark)
+      join = true;  // GB9, GB9a
+    else if (prev == kGcbPrepend)
+      join = true;  // GB9b
+    else if (prev == kGcbZWJ && emoji == kPictZwj && pict)
+      join = true;  // GB11
     else if (prev == kGcbRegionalIndicator && cur == kGcbRegionalIndicator && ri_run % 2 == 1)
-      join = true;                                                                         // GB12/13
-    else join = false;
+      join = true;  // GB12/13
+    else
+      join = false;
     if (!join) break;
-    if (pict) emoji = kPict;
-    else if (cur == kGcbZWJ) emoji = emoji == kPict ? kPictZwj : kNone;
-    else if (cur != kGcbExtend || emoji != kPict) emoji = kNone;
+    if (pict)
+      emoji = kPict;
+    else if (cur == kGcbZWJ)
+      emoji = emoji == kPict ? kPictZwj : kNone;
+    else if (cur != kGcbExtend || emoji != kPict)
+      emoji = kNone;
     ri_run = cur == kGcbRegionalIndicator ? ri_run + 1 : 0;
     prev = cur;
     i += len;

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "base/json_guard.h"
-#include "runtime/loader.h"
-#include "format/model_file.h"
 #include "convert/safetensors.h"
+#include "format/model_file.h"
+#include "runtime/loader.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -46,14 +46,18 @@ int main(int argc, char** argv) {
   const std::string four(16, '\0');
   t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", four)) == Code::kOk,
           "a valid safetensors file opens");
-  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[1099511627776,1099511627776,0],"data_offsets":[0,0]}})", "")) ==
+  t.Check(
+      OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[1099511627776,1099511627776,0],"data_offsets":[0,0]}})",
+                                "")) == Code::kBadCheckpoint,
+      "shape product overflowing int64");
+  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[-1,-4],"data_offsets":[0,16]}})", four)) ==
               Code::kBadCheckpoint,
-          "shape product overflowing int64");
-  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[-1,-4],"data_offsets":[0,16]}})", four)) == Code::kBadCheckpoint,
           "negative dimensions");
-  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,1e300]}})", four)) == Code::kBadCheckpoint,
+  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,1e300]}})", four)) ==
+              Code::kBadCheckpoint,
           "float data_offsets");
-  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,17]}})", four)) == Code::kBadCheckpoint,
+  t.Check(OpenCode(SafeTensorsBytes(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,17]}})", four)) ==
+              Code::kBadCheckpoint,
           "data_offsets past the end");
   t.Check(OpenCode(SafeTensorsBytes("{\"x\":" + Deep(1000) + "}", "")) == Code::kBadCheckpoint, "deeply nested header");
   t.Check(OpenCode("\xff\xff\xff\xff\xff\xff\xff\xff") == Code::kBadCheckpoint, "header length 2^64-1");
@@ -74,7 +78,8 @@ int main(int argc, char** argv) {
   t.Check(ParseModelConfig(with("hidden_size", "256.0"), &c).code() == Code::kBadCheckpoint, "float hidden_size");
   t.Check(ParseModelConfig(with("matryoshka_dimensions", "[4294967328]"), &c).code() == Code::kBadCheckpoint,
           "matryoshka 2^32+32 does not wrap to 32");
-  t.Check(ParseModelConfig("{\"a\":" + Deep(100000) + "}", &c).code() == Code::kBadCheckpoint, "config nested 100k deep");
+  t.Check(ParseModelConfig("{\"a\":" + Deep(100000) + "}", &c).code() == Code::kBadCheckpoint,
+          "config nested 100k deep");
   t.Check(JsonDepthOk(R"({"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})"),
           "brackets inside strings do not count");
 
@@ -94,7 +99,8 @@ int main(int argc, char** argv) {
   };
   const std::string size0 = "\"size\":" + std::to_string(h.tensors[0].size);
   t.Check(ParseHeader(edited(size0, "\"size\":1.5"), &h).code() == Code::kModelFormat, "float tensor size");
-  t.Check(ParseHeader(edited("\"data_size\":", "\"data_size\":1152921504606846976,\"x\":"), &h).code() == Code::kModelFormat,
+  t.Check(ParseHeader(edited("\"data_size\":", "\"data_size\":1152921504606846976,\"x\":"), &h).code() ==
+              Code::kModelFormat,
           "data_size 2^60");
   const std::string offset1 = "\"offset\":" + std::to_string(h.tensors[1].offset);
   t.Check(ParseHeader(edited(offset1, "\"offset\":18446744073709551552"), &h).code() == Code::kModelTensor,
@@ -107,7 +113,8 @@ int main(int argc, char** argv) {
     bad[bad.size() / 2] ^= 1;
     const Status first = loader.Push(reinterpret_cast<const uint8_t*>(bad.data()), bad.size());
     t.Check(first.code() == Code::kModelChecksum, "a flipped bit: E_MODEL_CHECKSUM");
-    t.Check(loader.Push(reinterpret_cast<const uint8_t*>("x"), 1).code() == Code::kModelChecksum, "the error is sticky");
+    t.Check(loader.Push(reinterpret_cast<const uint8_t*>("x"), 1).code() == Code::kModelChecksum,
+            "the error is sticky");
     std::unique_ptr<Embedder> none;
     t.Check(loader.Finish(1, &none).code() == Code::kModelChecksum && !none, "Finish repeats it");
   }

@@ -101,8 +101,8 @@ void TestQGemm(test::Counter& t, QScheme scheme, int levels, size_t rows, size_t
   for (size_t o = 0; o < out; ++o) scale[o] = 0.001f * (1 + o % 5), bias[o] = 0.01f * float(o);
   PackedI8 p;
   Status st = PackI8(in, out, w.data(), scale.data(), bias.data(), scheme, &p, levels);
-  const std::string name = std::string(scheme == QScheme::kI16 ? "i16" : "u8") + "/" + std::to_string(levels) +
-                           " " + std::to_string(rows) + "x" + std::to_string(in) + "->" + std::to_string(out);
+  const std::string name = std::string(scheme == QScheme::kI16 ? "i16" : "u8") + "/" + std::to_string(levels) + " " +
+                           std::to_string(rows) + "x" + std::to_string(in) + "->" + std::to_string(out);
   t.Check(st.ok(), "pack " + name + ": " + st.message());
   if (!st.ok()) return;
   std::vector<int8_t> wt(in * out);  // [in, out]
@@ -122,15 +122,16 @@ void TestQGemm(test::Counter& t, QScheme scheme, int levels, size_t rows, size_t
   for (size_t r = 0; r < rows; ++r) {
     rq[r] = QuantizeRow(p, x.data() + r * in, q.data() + r * bytes);
     for (size_t k = 0; k < ld; ++k) {
-      const int32_t v = scheme == QScheme::kI16 ? reinterpret_cast<const int16_t*>(q.data() + r * bytes)[k]
-                                                : q[r * bytes + k];
+      const int32_t v =
+          scheme == QScheme::kI16 ? reinterpret_cast<const int16_t*>(q.data() + r * bytes)[k] : q[r * bytes + k];
       qv[r * ld + k] = v;
       const int32_t low = scheme == QScheme::kI16 ? -p.levels : 0;
       bounded = bounded && v >= low && v <= p.levels && (k < in || v == 0);
     }
     // Dequantized, the row is the input within half a step.
     double err = 0;
-    for (size_t k = 0; k < in; ++k) err = std::max(err, std::fabs((qv[r * ld + k] - rq[r].zero) * double(rq[r].scale) - x[r * in + k]));
+    for (size_t k = 0; k < in; ++k)
+      err = std::max(err, std::fabs((qv[r * ld + k] - rq[r].zero) * double(rq[r].scale) - x[r * in + k]));
     bounded = bounded && err <= 0.5001 * rq[r].scale;
   }
   t.Check(bounded, name + ": quantized activations within range, zero padding, within half a step");
@@ -274,7 +275,7 @@ void TestAttentionNonFinite(test::Counter& t, ThreadPool* pool, bool int8) {
   const int H = 3, dh = 8, d = H * dh;
   std::mt19937 rng(11);
   auto qkv = Random(S * 3 * d, rng);
-  qkv[4 * 3 * d + d + 0 * dh + 3] = std::numeric_limits<float>::quiet_NaN();  // key 4, head 0
+  qkv[4 * 3 * d + d + 0 * dh + 3] = std::numeric_limits<float>::quiet_NaN();     // key 4, head 0
   qkv[6 * 3 * d + 2 * d + 1 * dh + 5] = std::numeric_limits<float>::infinity();  // value 6, head 1, channel 5
   RopeTable rope(dh, 20000.f);
   t.Check(rope.Reserve(S).ok(), "rope reserve");
@@ -289,7 +290,8 @@ void TestAttentionNonFinite(test::Counter& t, ThreadPool* pool, bool int8) {
         const bool non_finite = h == 0 || (h == 1 && e == 5);
         as_f32 = as_f32 && !std::isfinite(ctx[i * d + h * dh + e]) == non_finite;
       }
-  t.Check(as_f32, std::string(int8 ? "int8" : "f32") + " attention: non-finite keys and values give NaN where f32 does");
+  t.Check(as_f32,
+          std::string(int8 ? "int8" : "f32") + " attention: non-finite keys and values give NaN where f32 does");
 }
 
 }  // namespace

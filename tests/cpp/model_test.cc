@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
         ForwardTrace trace;
         st = emb->ForwardIds(ids, task, &hidden, &trace);
         t.Check(st.ok(), "debug forward: " + st.message());
-        const std::string name = "debug[" + (dbg["task"].is_null() ? std::string("null") : dbg["task"].get<std::string>()) + "] ";
+        const std::string name =
+            "debug[" + (dbg["task"].is_null() ? std::string("null") : dbg["task"].get<std::string>()) + "] ";
         double d0 = test::MaxAbsDiff(trace.embeddings_before_ln.data(), Floats(dbg["embeddings_before_ln"]));
         double d1 = test::MaxAbsDiff(trace.emb_ln_output.data(), Floats(dbg["emb_ln_output"]));
         t.Check(d0 <= 1e-4, name + "embeddings_before_ln max|d|=" + std::to_string(d0));
@@ -95,8 +96,8 @@ int main(int argc, char** argv) {
         o.instruction = c["instruction_prepended"].get<bool>();
         EmbedResult r;
         st = emb->Embed({text["text"].get<std::string>()}, o, &r);
-        const std::string name = mode + " " + text["id"].get<std::string>() + "/" + c["task"].dump() +
-                                 (o.instruction ? "+instr" : "");
+        const std::string name =
+            mode + " " + text["id"].get<std::string>() + "/" + c["task"].dump() + (o.instruction ? "+instr" : "");
         t.Check(st.ok(), name + ": " + st.message());
         if (!st.ok()) continue;
         const std::vector<float> want = Floats(c["embedding"]);
@@ -104,8 +105,10 @@ int main(int argc, char** argv) {
         const double cos = Cosine(r.embeddings.data(), want);
         worst = std::max(worst, diff);
         worst_cos = std::min(worst_cos, cos);
-        if (int8) t.Check(cos >= 0.999, name + " cosine " + std::to_string(cos));
-        else t.Check(diff <= 1e-5, name + " max|d|=" + std::to_string(diff));
+        if (int8)
+          t.Check(cos >= 0.999, name + " cosine " + std::to_string(cos));
+        else
+          t.Check(diff <= 1e-5, name + " max|d|=" + std::to_string(diff));
       }
     }
     std::printf("%s: worst max|d| %.3g, worst cosine %.6f\n", mode.c_str(), worst, worst_cos);

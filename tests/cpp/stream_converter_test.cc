@@ -14,9 +14,9 @@ Status StreamConvert(const std::string& dir, bool int8, size_t piece, bool decla
                      StreamProgress* progress) {
   const std::string st = test::ReadFile(dir + "/model.safetensors");
   std::unique_ptr<StreamConverter> conv;
-  JV3_RETURN_IF_ERROR(StreamConverter::Create(test::ReadFile(dir + "/config.json"), test::ReadFile(dir + "/tokenizer.json"),
-                                              test::ReadFile(dir + "/tokenizer_config.json"), int8,
-                                              declare_size ? st.size() : 0, &conv));
+  JV3_RETURN_IF_ERROR(StreamConverter::Create(
+      test::ReadFile(dir + "/config.json"), test::ReadFile(dir + "/tokenizer.json"),
+      test::ReadFile(dir + "/tokenizer_config.json"), int8, declare_size ? st.size() : 0, &conv));
   for (size_t off = 0; off < st.size(); off += piece) {
     const size_t n = std::min(piece, st.size() - off);
     JV3_RETURN_IF_ERROR(conv->Push(reinterpret_cast<const uint8_t*>(st.data()) + off, n));
@@ -61,13 +61,18 @@ int main(int argc, char** argv) {
   {
     const std::string st = test::ReadFile(dir + "/model.safetensors");
     std::unique_ptr<StreamConverter> conv;
-    Status s = StreamConverter::Create(test::ReadFile(dir + "/config.json"), test::ReadFile(dir + "/tokenizer.json"), "",
-                                       true, 0, &conv);
+    Status s = StreamConverter::Create(test::ReadFile(dir + "/config.json"), test::ReadFile(dir + "/tokenizer.json"),
+                                       "", true, 0, &conv);
     t.Check(s.ok(), "create: " + s.message());
     s = conv->Push(reinterpret_cast<const uint8_t*>(st.data()), st.size() / 2);
     t.Check(s.ok(), "half push: " + s.message());
     size_t written = 0;
-    s = conv->Finish([&](const uint8_t*, size_t n) { written += n; return Status::Ok(); }, nullptr);
+    s = conv->Finish(
+        [&](const uint8_t*, size_t n) {
+          written += n;
+          return Status::Ok();
+        },
+        nullptr);
     t.Check(s.code() == Code::kBadCheckpoint && s.message().find("truncated") != std::string::npos,
             "truncated stream: " + s.message());
     t.Check(written == 0, "truncated stream writes nothing");
@@ -75,8 +80,8 @@ int main(int argc, char** argv) {
   // Garbage instead of a safetensors header.
   {
     std::unique_ptr<StreamConverter> conv;
-    Status s = StreamConverter::Create(test::ReadFile(dir + "/config.json"), test::ReadFile(dir + "/tokenizer.json"), "",
-                                       true, 0, &conv);
+    Status s = StreamConverter::Create(test::ReadFile(dir + "/config.json"), test::ReadFile(dir + "/tokenizer.json"),
+                                       "", true, 0, &conv);
     const std::string junk = std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "junk";
     s = conv->Push(reinterpret_cast<const uint8_t*>(junk.data()), junk.size());
     t.Check(s.code() == Code::kBadCheckpoint, "implausible header length: " + s.message());

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "convert/converter.h"
 #include "base/status.h"
+#include "convert/converter.h"
 
 namespace jv3::test {
 

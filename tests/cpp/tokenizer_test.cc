@@ -15,10 +15,10 @@
 
 namespace {
 
-using nlohmann::json;
 using jv3::Encoding;
 using jv3::Tokenizer;
 using jv3::TokenizerSpec;
+using nlohmann::json;
 
 int g_passed = 0, g_failed = 0;
 
@@ -63,7 +63,8 @@ void CheckIds(const Tokenizer& tok, const std::string& text, const json& expecte
 
 void CheckOffsets(const Encoding& enc, const json& expected, const std::string& name) {
   std::vector<std::pair<int32_t, int32_t>> want;
-  for (size_t i = 1; i + 1 < expected.size(); ++i) want.emplace_back(expected[i][0].get<int32_t>(), expected[i][1].get<int32_t>());
+  for (size_t i = 1; i + 1 < expected.size(); ++i)
+    want.emplace_back(expected[i][0].get<int32_t>(), expected[i][1].get<int32_t>());
   std::string detail;
   for (size_t i = 0; i < want.size() && i < enc.offsets.size(); ++i) {
     if (want[i] != enc.offsets[i] && detail.empty())
@@ -76,7 +77,8 @@ void CheckOffsets(const Encoding& enc, const json& expected, const std::string& 
 
 void TestFixture(const std::string& dir) {
   TokenizerSpec spec;
-  jv3::Status st = jv3::ParseTokenizerJson(ReadFile(dir + "/tokenizer.json"), ReadFile(dir + "/tokenizer_config.json"), &spec);
+  jv3::Status st =
+      jv3::ParseTokenizerJson(ReadFile(dir + "/tokenizer.json"), ReadFile(dir + "/tokenizer_config.json"), &spec);
   Check(st.ok(), "parse tokenizer.json: " + st.message());
   if (!st.ok()) return;
   Check(spec.max_length == 8194 && spec.bos_id == 0 && spec.eos_id == 2 && spec.pad_id == 1 && spec.unk_id == 3,
@@ -95,8 +97,9 @@ void TestFixture(const std::string& dir) {
     Check(got == want, "text " + name + " ids\n  got  " + Join(got) + "\n  want " + Join(want));
     CheckOffsets(enc, t["offsets"], "text " + name);
     for (const json& c : t["cases"]) {
-      CheckIds(*tok, c["model_input"].get<std::string>(), c["input_ids"],
-               "text " + name + " case " + c["task"].dump() + (c["instruction_prepended"].get<bool>() ? " +instr" : ""));
+      CheckIds(
+          *tok, c["model_input"].get<std::string>(), c["input_ids"],
+          "text " + name + " case " + c["task"].dump() + (c["instruction_prepended"].get<bool>() ? " +instr" : ""));
     }
   }
   for (const json& l : e["long_inputs"]) {
@@ -128,9 +131,13 @@ void TestFixture(const std::string& dir) {
 void TestRepairUtf8() {
   using jv3::unicode::RepairUtf8;
   const std::string fffd = "\xEF\xBF\xBD";
-  Check(RepairUtf8("a\x80" "b") == "a" + fffd + "b", "lone continuation byte");
+  Check(RepairUtf8("a\x80"
+                   "b") == "a" + fffd + "b",
+        "lone continuation byte");
   Check(RepairUtf8("\xE2\x82") == fffd, "truncated 3-byte sequence is one U+FFFD");
-  Check(RepairUtf8("\xE2\x82" "A") == fffd + "A", "truncated sequence then ASCII");
+  Check(RepairUtf8("\xE2\x82"
+                   "A") == fffd + "A",
+        "truncated sequence then ASCII");
   Check(RepairUtf8("\xED\xA0\x80") == fffd + fffd + fffd, "surrogate: three U+FFFD");
   Check(RepairUtf8("\xF0\x80\x80") == fffd + fffd + fffd, "overlong 4-byte lead");
   Check(RepairUtf8("\xF4\x90\x80\x80") == fffd + fffd + fffd + fffd, "above U+10FFFF");
@@ -198,8 +205,8 @@ void TestSpeed(const std::string& dir) {
   auto t2 = std::chrono::steady_clock::now();
   const double create_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
   const double encode_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
-  std::printf("speed: Create(250002 pieces) %.0f ms, Encode(%zu bytes -> %zu tokens) %.0f ms\n", create_ms,
-              text.size(), enc.ids.size(), encode_ms);
+  std::printf("speed: Create(250002 pieces) %.0f ms, Encode(%zu bytes -> %zu tokens) %.0f ms\n", create_ms, text.size(),
+              enc.ids.size(), encode_ms);
   Check(created && encoded && create_ms < 5000 && encode_ms < 1000, "250k-piece Create and 60 kB Encode are fast");
 }
 

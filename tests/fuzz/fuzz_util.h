@@ -20,13 +20,26 @@ namespace jv3::fuzz {
 
 // Same keys and kinds of values as the real config.json, at sizes that keep a model file ~40 KB.
 inline std::string TinyConfigJson() {
+  // clang-format off: one table, packed
   nlohmann::ordered_json c = {
-      {"hidden_act", "gelu"}, {"hidden_size", 8}, {"intermediate_size", 16}, {"layer_norm_eps", 1e-5},
+      {"hidden_act", "gelu"},
+      {"hidden_size", 8},
+      {"intermediate_size", 16},
+      {"layer_norm_eps", 1e-5},
       {"lora_adaptations", {"retrieval.query", "retrieval.passage", "separation", "classification", "text-matching"}},
-      {"lora_alpha", 1}, {"lora_rank", 2}, {"matryoshka_dimensions", {4, 8}}, {"max_position_embeddings", 40},
-      {"num_attention_heads", 2}, {"num_hidden_layers", 1}, {"pad_token_id", 1}, {"position_embedding_type", "rotary"},
-      {"rotary_emb_base", 20000.0}, {"type_vocab_size", 1}, {"vocab_size", 24},
+      {"lora_alpha", 1},
+      {"lora_rank", 2},
+      {"matryoshka_dimensions", {4, 8}},
+      {"max_position_embeddings", 40},
+      {"num_attention_heads", 2},
+      {"num_hidden_layers", 1},
+      {"pad_token_id", 1},
+      {"position_embedding_type", "rotary"},
+      {"rotary_emb_base", 20000.0},
+      {"type_vocab_size", 1},
+      {"vocab_size", 24},
       {"task_instructions", {{"retrieval.query", "Q: "}, {"retrieval.passage", "P: "}}}};
+  // clang-format on
   return c.dump();
 }
 
@@ -48,8 +61,13 @@ inline std::string Base64(const std::string& in) {
 // A sentencepiece-style precompiled charsmap (u32 trie size, darts-clone units, NUL-terminated
 // replacements) for a few mappings, so the Precompiled normalizer and its validation get fuzzed.
 inline std::string TinyCharsmap() {
-  const std::map<std::string, std::string> rules = {
-      {"A", "a"}, {"\xEF\xAC\x81", "fi"}, {"\xE3\x80\x80", " "}, {"\xE2\x84\xAB", "\xC3\xA5"}, {"e\xCC\x81", "\xC3\xA9"}};
+  // clang-format off: one table, packed
+  const std::map<std::string, std::string> rules = {{"A", "a"},
+                                                    {"\xEF\xAC\x81", "fi"},
+                                                    {"\xE3\x80\x80", " "},
+                                                    {"\xE2\x84\xAB", "\xC3\xA5"},
+                                                    {"e\xCC\x81", "\xC3\xA9"}};
+  // clang-format on
   std::vector<const char*> keys;
   std::vector<int> values;
   std::string normalized;
@@ -72,31 +90,63 @@ inline std::string TinyCharsmap() {
 // added tokens with lstrip) and 24 pieces.
 inline std::string TinyTokenizerJson() {
   using J = nlohmann::ordered_json;
-  const char* pieces[] = {"<s>", "<pad>", "</s>", "<unk>", "\xE2\x96\x81", "a", "b", "c", "e", "fi", "\xC3\xA9", "\xC3\xA5",
-                          "\xE2\x96\x81" "a", "\xE2\x96\x81" "the", "th", "he", "is", "\xE2\x96\x81" "is", ".", ",", "!", "1",
-                          "\xF0\x9F\x98\x80", "<mask>"};
+  // clang-format off: one table, packed
+  const char* pieces[] = {"<s>",
+                          "<pad>",
+                          "</s>",
+                          "<unk>",
+                          "\xE2\x96\x81",
+                          "a",
+                          "b",
+                          "c",
+                          "e",
+                          "fi",
+                          "\xC3\xA9",
+                          "\xC3\xA5",
+                          "\xE2\x96\x81"
+                          "a",
+                          "\xE2\x96\x81"
+                          "the",
+                          "th",
+                          "he",
+                          "is",
+                          "\xE2\x96\x81"
+                          "is",
+                          ".",
+                          ",",
+                          "!",
+                          "1",
+                          "\xF0\x9F\x98\x80",
+                          "<mask>"};
+  // clang-format on
   J vocab = J::array();
   float score = -1.f;
   for (const char* p : pieces) vocab.push_back({p, std::string(p)[0] == '<' ? 0.0 : score -= 0.5f});
   auto added = [](int id, const char* content, bool lstrip) {
-    return J{{"id", id}, {"content", content}, {"single_word", false}, {"lstrip", lstrip}, {"rstrip", false},
-             {"normalized", false}, {"special", true}};
+    return J{{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", lstrip},
+             {"rstrip", false}, {"normalized", false}, {"special", true}};
   };
-  J t = {
-      {"version", "1.0"},
-      {"added_tokens", {added(0, "<s>", false), added(1, "<pad>", false), added(2, "</s>", false),
-                        added(3, "<unk>", false), added(23, "<mask>", true)}},
-      {"normalizer", {{"type", "Sequence"},
-                      {"normalizers", {{{"type", "Precompiled"}, {"precompiled_charsmap", Base64(TinyCharsmap())}},
-                                       {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}}}}},
-      {"pre_tokenizer", {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}, {"split", true}}},
-      {"post_processor", {{"type", "TemplateProcessing"},
-                          {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
-                                      {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
-                                      {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}}},
-                          {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {0}}, {"tokens", {"<s>"}}}},
-                                              {"</s>", {{"id", "</s>"}, {"ids", {2}}, {"tokens", {"</s>"}}}}}}}},
-      {"model", {{"type", "Unigram"}, {"unk_id", 3}, {"vocab", vocab}, {"byte_fallback", false}}}};
+  J t = {{"version", "1.0"},
+         {"added_tokens",
+          {added(0, "<s>", false), added(1, "<pad>", false), added(2, "</s>", false), added(3, "<unk>", false),
+           added(23, "<mask>", true)}},
+         {"normalizer",
+          {{"type", "Sequence"},
+           {"normalizers",
+            {{{"type", "Precompiled"}, {"precompiled_charsmap", Base64(TinyCharsmap())}},
+             {{"type", "Replace"}, {"pattern", {{"Regex", " {2,}"}}}, {"content", " "}}}}}},
+         {"pre_tokenizer",
+          {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}, {"split", true}}},
+         {"post_processor",
+          {{"type", "TemplateProcessing"},
+           {"single",
+            {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+             {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+             {{"SpecialToken", {{"id", "</s>"}, {"type_id", 0}}}}}},
+           {"special_tokens",
+            {{"<s>", {{"id", "<s>"}, {"ids", {0}}, {"tokens", {"<s>"}}}},
+             {"</s>", {{"id", "</s>"}, {"ids", {2}}, {"tokens", {"</s>"}}}}}}}},
+         {"model", {{"type", "Unigram"}, {"unk_id", 3}, {"vocab", vocab}, {"byte_fallback", false}}}};
   return t.dump();
 }
 

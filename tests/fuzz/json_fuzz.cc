@@ -17,7 +17,8 @@ void TryTokenizer(std::string_view json, std::string_view config) {
   std::unique_ptr<jv3::Tokenizer> tok;
   if (!jv3::Tokenizer::Create(std::move(spec), &tok).ok()) return;
   jv3::Encoding enc;
-  for (const char* text : {"", " ", "a the fi\xC3\xA9  A", "<mask>  x</s>", "\xE3\x80\x80\xF0\x9F\x98\x80\xE2\x80\x8D!"}) {
+  for (const char* text :
+       {"", " ", "a the fi\xC3\xA9  A", "<mask>  x</s>", "\xE3\x80\x80\xF0\x9F\x98\x80\xE2\x80\x8D!"}) {
     if (!tok->Encode(text, &enc).ok()) continue;
     if (enc.ids.size() != enc.offsets.size()) __builtin_trap();
   }
@@ -34,9 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       jv3::ParseModelConfig(rest, &c);
       break;
     }
-    case 1:
-      TryTokenizer(rest, "");
-      break;
+    case 1: TryTokenizer(rest, ""); break;
     case 2: {
       const size_t nul = rest.find('\0');
       TryTokenizer(rest.substr(0, nul), nul == std::string_view::npos ? "" : rest.substr(nul + 1));

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "format/model_file.h"
 #include "fuzz_util.h"
 #include "runtime/loader.h"
-#include "format/model_file.h"
 
 namespace {
 
@@ -23,9 +23,7 @@ std::string ReadFile(const std::string& path) {
 struct Corpus {
   std::string dir;
   int n = 0;
-  void Add(const std::string& bytes) {
-    std::ofstream(dir + "/seed-" + std::to_string(n++), std::ios::binary) << bytes;
-  }
+  void Add(const std::string& bytes) { std::ofstream(dir + "/seed-" + std::to_string(n++), std::ios::binary) << bytes; }
 };
 
 Corpus Open(const std::string& out, const char* target) {
@@ -78,10 +76,12 @@ int main(int argc, char** argv) {
   st.Add(safetensors.substr(0, safetensors.size() - 7));
   // The fixture's own header with its data cut off (lies outside the file).
   const std::string real = ReadFile(fixture + "/model.safetensors");
-  if (real.size() > 8) st.Add(real.substr(0, std::min<size_t>(real.size(), 8 + uint8_t(real[0]) + 256 * uint8_t(real[1]))));
-  st.Add(std::string("\x40\0\0\0\0\0\0\0", 8) +
-         R"({"x":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})" +
-         std::string("\x00\x3c\x00\xbc\x01\x00\xff\x7b\x00\x00\x80\x3f", 12));
+  if (real.size() > 8)
+    st.Add(real.substr(0, std::min<size_t>(real.size(), 8 + uint8_t(real[0]) + 256 * uint8_t(real[1]))));
+  st.Add(
+      std::string("\x40\0\0\0\0\0\0\0", 8) +
+      R"({"x":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})" +
+      std::string("\x00\x3c\x00\xbc\x01\x00\xff\x7b\x00\x00\x80\x3f", 12));
 
   Corpus stream = Open(out, "stream_converter_fuzz");
   for (char options : {'\x00', '\x01', '\x5a'}) stream.Add(std::string(1, options) + safetensors);
@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
   }
   text.Add("\xED\xA0\x80 lone surrogate, \xC0\xAF overlong, \xF0\x9F\x98 cut emoji");
   text.Add("<s>x</s>   <mask> <pad>\t\n\r\x01\x7f");
-  std::printf("seeds: model_file %d, safetensors %d, stream_converter %d, json %d, tokenizer %d (model file %zu bytes)\n",
-              model.n, st.n, stream.n, json.n, text.n, int8_file.size());
+  std::printf(
+      "seeds: model_file %d, safetensors %d, stream_converter %d, json %d, tokenizer %d (model file %zu bytes)\n",
+      model.n, st.n, stream.n, json.n, text.n, int8_file.size());
   return 0;
 }

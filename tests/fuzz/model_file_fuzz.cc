@@ -7,8 +7,8 @@
 #include <random>
 
 #include "base/checksum.h"
-#include "runtime/loader.h"
 #include "format/model_file.h"
+#include "runtime/loader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <vector>
 
-#include "fuzz_util.h"
 #include "convert/safetensors.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::vector<float> out(static_cast<size_t>(std::min<int64_t>(n, 1 << 16)) + 1);
       f.ReadF32(*t, 0, std::min<int64_t>(n, 1 << 16), out.data());
       if (n > 0) f.ReadF32(*t, n - 1, 1, out.data());
-      f.ReadF32(*t, n, 1, out.data());   // one past the end: must be refused, not read
+      f.ReadF32(*t, n, 1, out.data());  // one past the end: must be refused, not read
       f.ReadF32(*t, -1, 1, out.data());
     }
   }

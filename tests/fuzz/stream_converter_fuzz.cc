@@ -5,8 +5,8 @@
 #include <memory>
 #include <random>
 
-#include "fuzz_util.h"
 #include "convert/stream_converter.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ++data;
   --size;
   std::unique_ptr<jv3::StreamConverter> conv;
-  if (!jv3::StreamConverter::Create(config, tokenizer, tok_config, (size & 1) != 0, (options & 1) ? size : 0, &conv).ok())
+  if (!jv3::StreamConverter::Create(config, tokenizer, tok_config, (size & 1) != 0, (options & 1) ? size : 0, &conv)
+           .ok())
     __builtin_trap();  // the tiny checkpoint's text files are valid
   std::minstd_rand rng(options >> 1);
   jv3::Status st;

@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const char* dir = std::getenv("JV3_FIXTURES");
   const std::string base = dir ? dir : "../shared/fixtures/tiny-jina-v3";
   jv3::TokenizerSpec spec;
-  jv3::Status st = jv3::ParseTokenizerJson(ReadFile(base + "/tokenizer.json"), ReadFile(base + "/tokenizer_config.json"), &spec);
+  jv3::Status st =
+      jv3::ParseTokenizerJson(ReadFile(base + "/tokenizer.json"), ReadFile(base + "/tokenizer_config.json"), &spec);
   if (st.ok()) st = jv3::Tokenizer::Create(std::move(spec), &g_tok);
   if (!st.ok()) {
     std::fprintf(stderr, "tokenizer_fuzz: cannot load the fixture tokenizer from %s (set JV3_FIXTURES): %s\n",

@@ -55,8 +55,8 @@ int main() {
 
   std::vector<float> y(M * N), y_ref(M * N);
   xnn_operator_t fc = nullptr;
-  check(xnn_create_fully_connected_nc_qd8_f32_qc8w(K, N, K, N, scale.data(), w.data(), bias.data(), -inf, inf,
-                                                   0, nullptr, nullptr, &fc),
+  check(xnn_create_fully_connected_nc_qd8_f32_qc8w(K, N, K, N, scale.data(), w.data(), bias.data(), -inf, inf, 0,
+                                                   nullptr, nullptr, &fc),
         "create_fully_connected_nc_qd8_f32_qc8w");
   check(xnn_reshape_fully_connected_nc_qd8_f32_qc8w(fc, M, pool), "reshape_fully_connected_nc_qd8_f32_qc8w");
   check(xnn_setup_fully_connected_nc_qd8_f32_qc8w(fc, a_q.data(), y.data(), a_qp.data()),
