@@ -7,9 +7,9 @@ cd "$root"
 bash scripts/build.sh --if-missing all
 source scripts/deps/common.sh
 # The browser tests drive Debian's Chromium (never a downloaded browser) through playwright-core;
-# devDependencies (playwright-core, workerd, deno, vite) ship their binaries inside their packages.
+# devDependencies (playwright-core, workerd, deno, vite, typescript) ship their binaries inside their packages.
 need_apt chromium
-need_npm_packages playwright-core workerd deno vite
+need_node_modules
 fixtures=${JV3_FIXTURES:-$root/../shared/fixtures/tiny-jina-v3}
 [[ -f $fixtures/expected.json ]] || { echo "fixtures not found at $fixtures (set JV3_FIXTURES)" >&2; exit 1; }
 for t in build/native/*_test; do

@@ -74,17 +74,19 @@ need_apt() {
   apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 }
 
-# need_npm_packages DIR...: `npm ci` when any of node_modules/DIR is missing (the devDependencies
-# whose binaries ship inside their packages: nothing is downloaded from elsewhere).
-need_npm_packages() {
-  local p
-  for p in "$@"; do
-    if [[ ! -d node_modules/$p ]]; then
-      log "npm ci (node_modules/$p is missing)"
-      npm ci --no-audit --no-fund >&2
-      return
-    fi
-  done
+# need_node_modules: `npm ci` when node_modules was not installed from the current package-lock.json
+# (npm writes node_modules/.package-lock.json at the end of an install). The devDependencies ship
+# their binaries inside their packages: nothing is downloaded from elsewhere.
+need_node_modules() {
+  [[ -f package-lock.json ]] || die "no package-lock.json in $PWD"
+  if [[ ! -f node_modules/.package-lock.json ]]; then
+    log "npm ci (no node_modules)"
+  elif [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+    log "npm ci (package-lock.json changed)"
+  else
+    return 0
+  fi
+  npm ci --no-audit --no-fund >&2
 }
 
 # version_ge A B: true when version A >= B.
