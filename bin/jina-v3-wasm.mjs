@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { E_INTERNAL, E_USAGE } from '../js/errors.mjs';
 import { convertCheckpoint, EmbeddingError, JinaEmbeddings } from '../js/index.mjs';
 
 const HELP = `Usage:
@@ -42,7 +43,7 @@ On error: exit status 1 (2 for a bad command line) and {"error":{"code","message
 
 /** A bad command line: exit status 2, code E_USAGE. */
 class UsageError extends Error {
-  code = 'E_USAGE';
+  code = E_USAGE;
 }
 
 const COMMANDS = {
@@ -241,7 +242,7 @@ try {
   await main(process.argv.slice(2));
 } catch (err) {
   const known = err instanceof EmbeddingError || err instanceof UsageError;
-  const error = { code: known ? err.code : 'E_INTERNAL', message: err?.message ?? String(err) };
+  const error = { code: known ? err.code : E_INTERNAL, message: err?.message ?? String(err) };
   process.stderr.write(`${JSON.stringify({ error })}\n`);
   status = err instanceof UsageError ? 2 : 1;
 }

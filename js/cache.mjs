@@ -1,7 +1,6 @@
 // Cache of converted model files: a folder in Node, the Cache API in browsers. An entry appears
 // only once complete (rename / Cache.put), so a crash or abort never leaves a partial one.
-
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+import { hasNodeBuiltins } from './env.mjs';
 
 /** Parts of a browser entry are folded into one Blob every this many bytes (Blobs may live on disk). */
 const FOLD_BYTES = 16 << 20;
@@ -24,7 +23,7 @@ function removeOrphans(fs, path, root) {
   }
 }
 
-/** Node: $JV3_MODEL_CACHE, else ~/.cache/jina-v3-wasm/models. */
+/** Node (and Deno): $JV3_MODEL_CACHE, else ~/.cache/jina-v3-wasm/models. */
 async function nodeCache(dir) {
   const fs = await import('node:fs');
   const os = await import('node:os');
@@ -66,7 +65,7 @@ async function nodeCache(dir) {
   };
 }
 
-/** Browsers (and Deno): the Cache API, one entry per key under a URL of its own. */
+/** Browsers: the Cache API, one entry per key under a URL of its own. */
 async function webCache() {
   const cache = await caches.open('jina-v3-wasm-models');
   const url = (key) => `https://jina-v3-wasm.invalid/models/${key}.jv3`;
@@ -111,7 +110,7 @@ async function webCache() {
  * @param {string} [dir] Node: the folder
  */
 export async function openCache(dir) {
-  if (isNode) return nodeCache(dir);
+  if (hasNodeBuiltins) return nodeCache(dir);
   if (typeof caches !== 'undefined' && typeof caches.open === 'function' && !globalThis.navigator?.userAgent?.includes('Cloudflare')) {
     try {
       return await webCache();

@@ -1,6 +1,6 @@
 // JinaEmbeddingsWorker: the JinaEmbeddings API, run in a dedicated Web Worker (browsers, Deno)
 // so embedding never blocks the page. Calls on one instance queue inside the worker.
-import { EmbeddingError } from './index.mjs';
+import { abortError, disposedError, EmbeddingError } from './errors.mjs';
 
 export { EmbeddingError };
 
@@ -35,7 +35,7 @@ export class JinaEmbeddingsWorker {
   }
 
   #call(op, payload, { onProgress, transfer = [] } = {}) {
-    if (this.#disposed) return Promise.reject(new EmbeddingError('E_DISPOSED', 'the model has been disposed'));
+    if (this.#disposed) return Promise.reject(disposedError());
     const id = this.#nextId++;
     const promise = new Promise((resolve, reject) => this.#pending.set(id, { resolve, reject, onProgress }));
     this.#worker.postMessage({ id, op, ...payload }, transfer);
@@ -53,7 +53,7 @@ export class JinaEmbeddingsWorker {
    */
   static async load(source, { onProgress, signal, workerUrl, module, ...options } = {}) {
     if (module) throw new EmbeddingError('E_INVALID_ARGUMENT', 'module cannot be passed to a worker');
-    if (signal?.aborted) throw new EmbeddingError('E_ABORTED', 'model load aborted', { cause: signal.reason });
+    if (signal?.aborted) throw abortError(signal);
     const worker = new Worker(workerUrl ?? new URL('./worker.mjs', import.meta.url), { type: 'module' });
     const client = new JinaEmbeddingsWorker(worker);
     const transfer = [];

@@ -1,9 +1,11 @@
 // Types of the jina-v3-wasm JavaScript API (js/index.mjs).
 
 /**
- * Stable error codes. Those of the core (also listed at run time by the wasm module's
- * `errorCodes`) plus the ones this layer adds: `E_DISPOSED`, `E_ABORTED`. The CLI adds
- * `E_USAGE` (bad command line) and `E_INTERNAL` (an unexpected failure).
+ * The code of an {@link EmbeddingError}: those of the core (also listed at run time by the wasm
+ * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED` and `E_ABORTED`, in the
+ * order of src/base/error_codes.def. The command line's `E_USAGE` (bad command line) and
+ * `E_INTERNAL` (an unexpected failure, also the HTTP server's 500) are not members: they appear
+ * only in the CLI's and the server's JSON, never on an EmbeddingError.
  */
 export type ErrorCode =
   | 'E_INVALID_ARGUMENT'
@@ -23,15 +25,16 @@ export type ErrorCode =
   | 'E_BACKEND'
   | 'E_STATE'
   | 'E_IO'
+  | 'E_LIMIT'
   | 'E_DISPOSED'
   | 'E_ABORTED';
 
 /** Every failure of this package; `code` is stable, `message` is for people. */
 export class EmbeddingError extends Error {
-  constructor(code: ErrorCode | string, message: string, options?: { cause?: unknown });
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
   readonly name: 'EmbeddingError';
-  /** One of {@link ErrorCode} (typed as string so that codes added later still fit). */
-  code: ErrorCode | string;
+  /** Stable and machine-readable: compare it, never the message. */
+  readonly code: ErrorCode;
 }
 
 /** The task adapters of jina-embeddings-v3 (the model's `info.tasks` is authoritative). */
@@ -51,7 +54,10 @@ export interface LoadProgress {
   phase: string;
 }
 
-/** Where a model file comes from. A string or `URL` is a local file path (Node only). */
+/**
+ * Where a model (a model file, or the checkpoint's files) comes from. A string or `URL` is, in
+ * Node, a local path or `file:` URL unless it is http(s); elsewhere a URL resolved against the page.
+ */
 export type ModelSource =
   | string
   | URL
@@ -80,8 +86,28 @@ export interface CheckpointFiles {
 /** The shipped wasm builds: pthreads + SIMD128, pthreads + relaxed SIMD, single-thread SIMD128. */
 export type Variant = 'wasm' | 'wasm-relaxed' | 'wasm-st';
 
-/** How embed() returns each vector (as the Jina API packs them). */
-export type EmbeddingType = 'float' | 'base64' | 'binary' | 'ubinary';
+/** What each `embeddingType` makes of a vector (as the Jina API packs them). */
+export interface EmbeddingValues {
+  /** The vector itself. */
+  float: Float32Array;
+  /** Base64 of the little-endian float32 bytes (OpenAI's `encoding_format: 'base64'`). */
+  base64: string;
+  /** The `ubinary` bytes minus 128, as signed bytes (the Jina API's int8 packing). */
+  binary: Int8Array;
+  /** Sign bits, 8 dimensions per byte, first dimension in the high bit. */
+  ubinary: Uint8Array;
+}
+
+/** How embed() returns each vector. */
+export type EmbeddingType = keyof EmbeddingValues;
+
+/**
+ * A wasm module instance from {@link loadModule}: opaque, only to be passed as `LoadOptions.module`.
+ */
+export interface ModuleInstance {
+  readonly [moduleInstance]: true;
+}
+declare const moduleInstance: unique symbol;
 
 export interface LoadOptions {
   /** Worker threads for the forward pass. Default: the machine's parallelism, at most 4. */
@@ -91,7 +117,7 @@ export interface LoadOptions {
   /** Aborting rejects the load with code `E_ABORTED` and frees everything loaded so far. */
   signal?: AbortSignal;
   /** A module instance from `loadModule(overrides)`; default: the shared one. */
-  module?: unknown;
+  module?: ModuleInstance;
   /**
    * Which wasm build to run. Default: feature detection (`detectVariant`): Node gets `'wasm'`;
    * browsers get a pthreads build only when cross-origin isolated (COOP/COEP), relaxed SIMD
@@ -121,7 +147,7 @@ export interface LoadOptions {
   maxTokens?: number;
 }
 
-export interface EmbedOptions {
+export interface EmbedOptions<T extends EmbeddingType = EmbeddingType> {
   /**
    * Task adapter: a task name, `null` for no adapter (the plain weights), or one entry per text
    * (a mixed-task batch, each row with its own adapter and instruction). Default `null`.
@@ -151,27 +177,27 @@ export interface EmbedOptions {
    * `'ubinary'`: Uint8Array of sign bits (8 dimensions per byte, first dimension in the high bit);
    * `'binary'`: the same bytes minus 128 as Int8Array.
    */
-  embeddingType?: EmbeddingType;
+  embeddingType?: T;
   /** Most texts in one call; more fail with `E_LIMIT`. Default: the load option, else 10000. */
   maxTexts?: number;
   /** Most tokens (with `<s>`/`</s>` and instructions) summed over one call; more fail with `E_LIMIT`. Default: the load option, else 1048576. */
   maxTokens?: number;
 }
 
-export interface EmbeddingItem {
+export interface EmbeddingItem<T extends EmbeddingType = EmbeddingType> {
   object: 'embedding';
   /** Position of the text in the input. */
   index: number;
   /** `'float'`: a view into one Float32Array that holds every row of the response; else per `embeddingType`. */
-  embedding: Float32Array | Int8Array | Uint8Array | string;
+  embedding: EmbeddingValues[T];
 }
 
-/** The response shape of the Jina (and OpenAI) embeddings API. */
-export interface EmbeddingResponse {
+/** The response shape of the Jina (and OpenAI) embeddings API; `T` is the `embeddingType` asked for. */
+export interface EmbeddingResponse<T extends EmbeddingType = EmbeddingType> {
   model: string;
   object: 'list';
   usage: { total_tokens: number; prompt_tokens: number };
-  data: EmbeddingItem[];
+  data: EmbeddingItem<T>[];
 }
 
 export interface TokenizeOptions {
@@ -215,18 +241,23 @@ export class JinaEmbeddings {
   /** Metadata of the loaded model. Throws `E_DISPOSED` after {@link dispose}. */
   readonly info: ModelInfo;
 
-  /** Embeds one text or a list of texts; always answers with a list (one item per text, or per chunk). */
-  embed(input: string | string[], options?: EmbedOptions): Promise<EmbeddingResponse>;
+  /**
+   * Embeds one text or a list of texts; always answers with a list (one item per text, or per
+   * chunk), each embedding of the `embeddingType` asked for (default `'float'`).
+   */
+  embed<T extends EmbeddingType = 'float'>(input: string | string[], options?: EmbedOptions<T>): Promise<EmbeddingResponse<T>>;
 
   /** Token ids, with `<s>` … `</s>`, of one text. */
   tokenize(input: string, options?: TokenizeOptions): Promise<Int32Array>;
   /** Token ids, with `<s>` … `</s>`, of each text. */
   tokenize(input: string[], options?: TokenizeOptions): Promise<Int32Array[]>;
+  tokenize(input: string | string[], options?: TokenizeOptions): Promise<Int32Array | Int32Array[]>;
 
   /** Token count, with `<s>` and `</s>`, of one text. */
   countTokens(input: string, options?: TokenizeOptions): Promise<number>;
   /** Token count, with `<s>` and `</s>`, of each text. */
   countTokens(input: string[], options?: TokenizeOptions): Promise<number[]>;
+  countTokens(input: string | string[], options?: TokenizeOptions): Promise<number | number[]>;
 
   /** Frees the engine after pending calls finish; every later call fails with `E_DISPOSED`. */
   dispose(): Promise<void>;
@@ -260,7 +291,7 @@ export function convertCheckpoint(dir: string, outPath: string, options?: Conver
 export function loadModule(
   moduleOverrides?: Record<string, unknown>,
   options?: { variant?: Variant; wasmModule?: WebAssembly.Module },
-): Promise<unknown>;
+): Promise<ModuleInstance>;
 
 /** The build feature detection picks here (see `LoadOptions.variant`). */
 export function detectVariant(options?: { threads?: number }): Variant;

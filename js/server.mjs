@@ -3,15 +3,15 @@
 import http from 'node:http';
 
 import { EMBEDDING_TYPES, encodeEmbedding } from './encoding.mjs';
-import { EmbeddingError } from './index.mjs';
+import { E_BODY_TOO_LARGE, E_INTERNAL, E_METHOD, E_NOT_FOUND, EmbeddingError } from './errors.mjs';
 
 /** Request bodies beyond this are refused with 413 (a batch of long texts is far smaller). */
 const MAX_BODY_BYTES = 16 << 20;
 
 /** HTTP status of each error code: the caller's fault is 4xx, the server's 5xx. */
 const STATUS = {
-  E_LIMIT: 413, E_BODY_TOO_LARGE: 413, E_NOT_FOUND: 404, E_METHOD: 405,
-  E_OUT_OF_MEMORY: 500, E_BACKEND: 500, E_STATE: 500, E_IO: 500, E_INTERNAL: 500,
+  E_LIMIT: 413, [E_BODY_TOO_LARGE]: 413, [E_NOT_FOUND]: 404, [E_METHOD]: 405,
+  E_OUT_OF_MEMORY: 500, E_BACKEND: 500, E_STATE: 500, E_IO: 500, [E_INTERNAL]: 500,
 };
 
 class RequestError extends EmbeddingError {}
@@ -79,7 +79,7 @@ async function readBody(req) {
   let size = 0;
   for await (const chunk of req) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new RequestError('E_BODY_TOO_LARGE', `the body exceeds ${MAX_BODY_BYTES} bytes: send fewer texts per request`);
+    if (size > MAX_BODY_BYTES) throw new RequestError(E_BODY_TOO_LARGE, `the body exceeds ${MAX_BODY_BYTES} bytes: send fewer texts per request`);
     parts.push(chunk);
   }
   try {
@@ -107,8 +107,8 @@ export function createEmbeddingServer(model) {
         send(res, 200, { object: 'list', data: [{ id: 'jina-embeddings-v3', object: 'model', owned_by: 'local' }] });
         return;
       }
-      if (pathname !== '/v1/embeddings') throw new RequestError('E_NOT_FOUND', `no route ${pathname}: POST /v1/embeddings`);
-      if (req.method !== 'POST') throw new RequestError('E_METHOD', `${req.method} is not allowed: POST a JSON body`);
+      if (pathname !== '/v1/embeddings') throw new RequestError(E_NOT_FOUND, `no route ${pathname}: POST /v1/embeddings`);
+      if (req.method !== 'POST') throw new RequestError(E_METHOD, `${req.method} is not allowed: POST a JSON body`);
       const { texts, options } = parseEmbeddingRequest(await readBody(req));
       const { embeddingType, ...embedOptions } = options;
       const result = await model.embed(texts, embedOptions);
@@ -116,7 +116,7 @@ export function createEmbeddingServer(model) {
       const data = result.data.map((d) => ({ ...d, embedding: jsonEmbedding(encodeEmbedding(d.embedding, embeddingType)) }));
       send(res, 200, { ...result, data });
     } catch (err) {
-      const code = err instanceof EmbeddingError ? err.code : 'E_INTERNAL';
+      const code = err instanceof EmbeddingError ? err.code : E_INTERNAL;
       send(res, STATUS[code] ?? (err instanceof EmbeddingError ? 400 : 500), { error: { code, message: err?.message ?? String(err) } });
     }
   });

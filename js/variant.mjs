@@ -1,4 +1,6 @@
-// Picks which of the three shipped wasm builds this runtime can run, by feature detection, and imports it.
+// Picks which of the three shipped wasm builds this runtime can run, by feature detection
+// (engine.mjs imports the one picked).
+import { isNode } from './env.mjs';
 
 /**
  * A module `() => [i32x4.relaxed_trunc_f32x4_s(v128.const 0)]`: it validates only where the engine
@@ -17,8 +19,6 @@ const RELAXED_SIMD_PROBE = new Uint8Array([
 
 /** The builds in dist/ (scripts/build.sh): pthreads + SIMD128, pthreads + relaxed SIMD, single thread. */
 export const VARIANTS = ['wasm', 'wasm-relaxed', 'wasm-st'];
-
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string' && !globalThis.Deno;
 
 /**
  * True where Emscripten pthreads can run: SharedArrayBuffer exists (browsers grant it only to
@@ -54,18 +54,4 @@ export function detectVariant({ threads } = {}) {
   if (!canUseThreads()) return 'wasm-st';
   if (hasRelaxedSimd()) return 'wasm-relaxed';
   return threads === 1 ? 'wasm-st' : 'wasm';
-}
-
-/**
- * Imports a build's Emscripten factory. Literal specifiers, so that bundlers (Vite, wrangler) see
- * each file and emit its .wasm asset next to it.
- * @param {'wasm' | 'wasm-relaxed' | 'wasm-st'} variant
- */
-export function importFactory(variant) {
-  switch (variant) {
-    case 'wasm': return import('../dist/jina-v3-wasm.mjs');
-    case 'wasm-relaxed': return import('../dist/jina-v3-wasm-relaxed.mjs');
-    case 'wasm-st': return import('../dist/jina-v3-wasm-st.mjs');
-    default: return Promise.reject(new TypeError(`unknown wasm variant "${variant}" (one of ${VARIANTS.join(', ')})`));
-  }
 }

@@ -1,6 +1,7 @@
 // Runs inside a Web Worker started by JinaEmbeddingsWorker (client.mjs): one model per worker,
 // requests answered by id, so the page's main thread never blocks on the engine.
-import { EmbeddingError, JinaEmbeddings } from './index.mjs';
+import { EmbeddingError } from './errors.mjs';
+import { JinaEmbeddings } from './index.mjs';
 
 let model;
 /** id of a pending load -> its AbortController (the client's signal is forwarded as a message). */

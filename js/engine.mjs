@@ -1,0 +1,257 @@
+// The one module that touches the Emscripten build: it imports the factories from dist/ and is the
+// only caller of the Embind API (wasm/README.md). The rest of js/ holds a module instance only as an
+// opaque handle, and gets plain results (or EmbeddingErrors) back from here.
+import { defaultThreads } from './env.mjs';
+import { abortError, EmbeddingError, raceAbort, unwrap } from './errors.mjs';
+import { CHUNK_BYTES } from './sources.mjs';
+import { detectVariant, VARIANTS } from './variant.mjs';
+
+/**
+ * Imports a build's Emscripten factory. Literal specifiers, so that bundlers (Vite, wrangler) see
+ * each file and emit its .wasm asset next to it.
+ * @param {'wasm' | 'wasm-relaxed' | 'wasm-st'} variant
+ */
+function importFactory(variant) {
+  switch (variant) {
+    case 'wasm': return import('../dist/jina-v3-wasm.mjs');
+    case 'wasm-relaxed': return import('../dist/jina-v3-wasm-relaxed.mjs');
+    case 'wasm-st': return import('../dist/jina-v3-wasm-st.mjs');
+    default: return Promise.reject(new TypeError(`unknown wasm variant "${variant}" (one of ${VARIANTS.join(', ')})`));
+  }
+}
+
+/** Per variant: the promise of its Emscripten factory (each dist file is imported once). */
+const factories = new Map();
+/** Per variant: the shared module instance. */
+const sharedModules = new Map();
+/** Per compiled WebAssembly.Module (Cloudflare Workers): the shared module instance. */
+const sharedByWasm = new WeakMap();
+
+function factoryFor(variant) {
+  if (!factories.has(variant)) {
+    factories.set(variant, importFactory(variant).then(
+      (m) => m.default,
+      (err) => {
+        factories.delete(variant);
+        throw new EmbeddingError('E_STATE', `cannot load the ${variant} build from dist/ (build it with \`npm run build\`): ${err.message}`, { cause: err });
+      },
+    ));
+  }
+  return factories.get(variant);
+}
+
+/**
+ * Module settings for a precompiled WebAssembly.Module: runtimes that forbid compiling wasm from
+ * bytes (Cloudflare Workers) import the .wasm as a module at build time and hand it over.
+ */
+function wasmModuleOverrides(wasmModule) {
+  return {
+    instantiateWasm(imports, done) {
+      WebAssembly.instantiate(wasmModule, imports).then((instance) => done(instance, wasmModule));
+      return {};
+    },
+  };
+}
+
+/**
+ * Instantiates the wasm module. Without overrides every caller shares one instance per build (one
+ * wasm heap and one pthread pool per process, which is what keeps several loaded models cheap);
+ * with `moduleOverrides` (e.g. `locateFile` for a custom .wasm URL) a new, unshared instance is
+ * made. `variant` picks the build (default: feature detection, see variant.mjs); `wasmModule` is
+ * a precompiled WebAssembly.Module of that build (shared per module).
+ * @param {Record<string, unknown>} [moduleOverrides]
+ * @param {{ variant?: 'wasm' | 'wasm-relaxed' | 'wasm-st', wasmModule?: WebAssembly.Module }} [options]
+ * @returns {Promise<any>}
+ */
+export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
+  variant ??= wasmModule ? 'wasm-st' : detectVariant();
+  if (!VARIANTS.includes(variant)) {
+    return Promise.reject(new EmbeddingError('E_INVALID_ARGUMENT', `variant must be one of ${VARIANTS.join(', ')}, got ${variant}`));
+  }
+  const threaded = variant !== 'wasm-st';
+  const make = (overrides) => Promise.all([factoryFor(variant), threaded ? defaultThreads() : 1]).then(([factory, threads]) =>
+    // pthreadpool waits for its workers to start, which a browser main thread cannot do while it
+    // blocks: so a threaded instance spawns the default thread count's workers up front.
+    factory({ jv3Workers: threads - 1, ...(wasmModule ? wasmModuleOverrides(wasmModule) : {}), ...overrides, jv3Variant: variant }));
+  if (moduleOverrides) return make(moduleOverrides);
+  const cache = wasmModule ? sharedByWasm : sharedModules;
+  const key = wasmModule ?? variant;
+  if (!cache.has(key)) {
+    // A failed instantiation is not cached, so a later call can retry.
+    cache.set(key, make({}).catch((err) => {
+      cache.delete(key);
+      throw err;
+    }));
+  }
+  return cache.get(key);
+}
+
+/**
+ * The build a module instance runs, as loadModule() recorded it; 'custom' for one made otherwise.
+ * @returns {'wasm' | 'wasm-relaxed' | 'wasm-st' | 'custom'}
+ */
+export function moduleVariant(Module) {
+  return Module.jv3Variant ?? 'custom';
+}
+
+/**
+ * A loaded model in the engine: the Embind Engine with every result unwrapped (failures thrown as
+ * EmbeddingError). `delete()` frees it; no call may follow.
+ * @typedef {{
+ *   info(): Record<string, any>,
+ *   embed(texts: string[], options: Record<string, unknown>): { embeddings: Float32Array, dim: number, totalTokens: number },
+ *   tokenize(texts: string[], options: { truncate: boolean }): Int32Array[],
+ *   delete(): void,
+ * }} Engine
+ */
+
+/** @returns {Engine} */
+function wrapEngine(engine) {
+  return {
+    info: () => unwrap(engine.info()),
+    embed: (texts, options) => unwrap(engine.embed(texts, options)),
+    tokenize: (texts, options) => unwrap(engine.tokenize(texts, options)).ids,
+    delete: () => engine.delete(),
+  };
+}
+
+/**
+ * Streams a converted model file from `chunks` into a new ModelLoader; resolves to the engine.
+ * The loader checks the header's and each tensor's CRC-32 as the bytes arrive. `chunks` is
+ * cancelled on failure.
+ * @param {import('./sources.mjs').ChunkSource} chunks
+ * @param {number} nThreads
+ * @param {{ onProgress?: (progress: any) => void, signal?: AbortSignal }} options
+ * @returns {Promise<Engine>}
+ */
+export async function loadModelFile(Module, chunks, nThreads, { onProgress, signal }) {
+  const loader = new Module.ModelLoader();
+  try {
+    for (;;) {
+      const chunk = await raceAbort(() => chunks.next(), signal);
+      if (chunk === null) break;
+      if (!(chunk instanceof Uint8Array)) {
+        throw new EmbeddingError('E_INVALID_ARGUMENT', `model source yielded ${typeof chunk}, expected Uint8Array chunks`);
+      }
+      for (let off = 0; off < chunk.byteLength; off += CHUNK_BYTES) {
+        if (signal?.aborted) throw abortError(signal);
+        const progress = unwrap(loader.push(chunk.subarray(off, off + CHUNK_BYTES)));
+        if (onProgress) {
+          onProgress(progress.bytesTotal ? progress : { ...progress, bytesTotal: chunks.sizeHint });
+        }
+      }
+    }
+    if (signal?.aborted) throw abortError(signal);
+    return wrapEngine(unwrap(loader.finish(nThreads)).engine);
+  } catch (err) {
+    chunks.cancel();
+    throw err;
+  } finally {
+    loader.delete();
+  }
+}
+
+/**
+ * Converts a checkpoint while its model.safetensors streams in from `weights`, straight into a new
+ * ModelLoader; resolves to the engine. The model file is also handed to `onChunk` tensor by tensor
+ * (a view valid during the call only), e.g. to write a cache entry. `weights` is cancelled on failure.
+ * @param {{ config: string, tokenizer: string, tokenizerConfig: string, dtype: 'int8' | 'f32' }} files
+ * @param {import('./sources.mjs').ChunkSource} weights
+ * @param {number} nThreads
+ * @param {{ onProgress?: (progress: any) => void, signal?: AbortSignal, onChunk?: (bytes: Uint8Array) => void }} options
+ * @returns {Promise<Engine>}
+ */
+export async function convertIntoEngine(Module, files, weights, nThreads, { onProgress, signal, onChunk }) {
+  const conv = new Module.StreamConverter();
+  const loader = new Module.ModelLoader();
+  try {
+    unwrap(conv.init({ ...files, safetensorsSize: weights.sizeHint }));
+    for (;;) {
+      const chunk = await raceAbort(() => weights.next(), signal).catch((err) => {
+        // e.g. the server closed the connection mid-body (fetch's TypeError "terminated")
+        throw err instanceof EmbeddingError ? err : new EmbeddingError('E_IO', `cannot read model.safetensors: ${err.message}`, { cause: err });
+      });
+      if (chunk === null) break;
+      if (signal?.aborted) throw abortError(signal);
+      const progress = unwrap(conv.push(chunk));
+      onProgress?.(progress);
+    }
+    if (signal?.aborted) throw abortError(signal);
+    // onChunk runs inside the synchronous finish(), where a thrown JS exception would unwind through
+    // wasm frames: its failure stops the conversion and is raised once finish() returns.
+    let chunkError;
+    const result = conv.finish(loader, onChunk ? (bytes) => {
+      try {
+        onChunk(bytes);
+        return true;
+      } catch (err) {
+        chunkError = err;
+        return false;
+      }
+    } : undefined);
+    if (chunkError) throw chunkError;
+    unwrap(result);
+    return wrapEngine(unwrap(loader.finish(nThreads)).engine);
+  } catch (err) {
+    weights.cancel();
+    throw err;
+  } finally {
+    conv.delete();
+    loader.delete();
+  }
+}
+
+/**
+ * Runs the core's file converter (checkpoint -> model file) on the shared module instance.
+ * `read(offset, length)` returns bytes of model.safetensors (fewer at its end); `write(chunk,
+ * offset)` stores a view valid during the call only, sequentially except for the header rewritten
+ * at offset 0 at the end. The callbacks run inside the synchronous convert(), where a thrown JS
+ * exception would unwind through wasm frames: the first one thrown stops the conversion and is
+ * raised once convert() returns.
+ * @param {{
+ *   config: string, tokenizer: string, tokenizerConfig: string, safetensorsSize: number, dtype: 'int8' | 'f32',
+ *   read: (offset: number, length: number) => Uint8Array,
+ *   write: (chunk: Uint8Array, offset: number) => void,
+ *   onProgress?: (progress: { tensorsDone: number, tensorsTotal: number }) => void,
+ * }} options
+ * @returns {Promise<{ bytesWritten: number, tensors: number }>}
+ */
+export async function convertFile({ read, write, onProgress, ...files }) {
+  const Module = await loadModule();
+  let failure;
+  const result = Module.convert({
+    ...files,
+    read(offset, length) {
+      if (failure) return new Uint8Array(0);
+      try {
+        return read(Number(offset), Number(length));
+      } catch (err) {
+        failure = err;
+        // A short result tells the core the file ended early: it stops.
+        return new Uint8Array(0);
+      }
+    },
+    // Returning false stops the conversion.
+    write(chunk, offset) {
+      if (failure) return false;
+      try {
+        write(chunk, Number(offset));
+        return true;
+      } catch (err) {
+        failure = err;
+        return false;
+      }
+    },
+    onProgress(progress) {
+      if (failure || !onProgress) return;
+      try {
+        onProgress({ tensorsDone: progress.tensorsDone, tensorsTotal: progress.tensorsTotal });
+      } catch (err) {
+        failure = err;
+      }
+    },
+  });
+  if (failure) throw failure;
+  const { bytesWritten, tensors } = unwrap(result);
+  return { bytesWritten: Number(bytesWritten), tensors };
+}

@@ -1,0 +1,23 @@
+// What the runtime offers, detected once: the other modules ask here rather than probing globals.
+
+/**
+ * The `node:` built-ins (fs, os, path, url) can be imported and local paths read: Node, and Deno,
+ * which defines process.versions.node for its Node compatibility.
+ */
+export const hasNodeBuiltins = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+/**
+ * Node itself, not Deno: the two differ where Emscripten's pthread workers are concerned (Deno's
+ * take Emscripten's Node branch and do not run there).
+ */
+export const isNode = hasNodeBuiltins && !globalThis.Deno;
+
+/** Upper bound of the default thread count: more threads than this give little on these model sizes. */
+const MAX_DEFAULT_THREADS = 4;
+
+/** Default thread count: the machine's parallelism, capped (browsers: hardwareConcurrency). */
+export async function defaultThreads() {
+  let n = globalThis.navigator?.hardwareConcurrency;
+  if (!n && hasNodeBuiltins) n = (await import('node:os')).availableParallelism();
+  return Math.max(1, Math.min(MAX_DEFAULT_THREADS, n || 1));
+}
