@@ -1,4 +1,4 @@
-// Hostile-input checks of the core parsers and limits (also run under ASan + UBSan by scripts/sanitize.sh):
+// Hostile-input checks of the core parsers and limits (also run under ASan + UBSan by scripts/check/sanitize.sh):
 // overflowing shapes, out-of-range numbers, deep JSON, oversized tensors, per-call limits.
 // Usage: hostile_test <fixture dir>. Last line: "N passed, N failed".
 #include <cstring>

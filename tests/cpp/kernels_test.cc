@@ -23,7 +23,7 @@ std::vector<float> Random(size_t n, std::mt19937& rng, float scale = 1.f) {
 double MaxRel(const std::vector<double>& want, const float* got) {
   double m = 0, mag = 1e-6;
   for (double w : want) mag = std::max(mag, std::fabs(w));
-  for (size_t i = 0; i < want.size(); ++i) m = std::max(m, std::fabs(want[i] - got[i]));
+  for (size_t i = 0; i < want.size(); ++i) m = test::WorseError(m, std::fabs(want[i] - got[i]));
   return m / mag;
 }
 
@@ -131,7 +131,7 @@ void TestQGemm(test::Counter& t, QScheme scheme, int levels, size_t rows, size_t
     // Dequantized, the row is the input within half a step.
     double err = 0;
     for (size_t k = 0; k < in; ++k)
-      err = std::max(err, std::fabs((qv[r * ld + k] - rq[r].zero) * double(rq[r].scale) - x[r * in + k]));
+      err = test::WorseError(err, std::fabs((qv[r * ld + k] - rq[r].zero) * double(rq[r].scale) - x[r * in + k]));
     bounded = bounded && err <= 0.5001 * rq[r].scale;
   }
   t.Check(bounded, name + ": quantized activations within range, zero padding, within half a step");
@@ -143,7 +143,7 @@ void TestQGemm(test::Counter& t, QScheme scheme, int levels, size_t rows, size_t
       for (size_t k = 0; k < in; ++k) acc += int64_t(qv[r * ld + k] - rq[r].zero) * w[o * in + k];
       const double sum = double(acc) * (double(scale[o]) * rq[r].scale), want = sum + bias[o];
       // Relative to the terms' size: float rounding of the scale product and the bias add.
-      worst = std::max(worst, std::fabs(want - y[r * out + o]) / (1e-3 + std::fabs(sum) + std::fabs(bias[o])));
+      worst = test::WorseError(worst, std::fabs(want - y[r * out + o]) / (1e-3 + std::fabs(sum) + std::fabs(bias[o])));
     }
   t.Check(worst <= 1e-5, "qgemm " + name + " exact sums, rel err " + std::to_string(worst));
 }
@@ -186,7 +186,7 @@ void TestGelu(test::Counter& t, ThreadPool* pool, size_t rows, size_t cols) {
   // XNNPACK's rational erf is within ~1e-6 absolute where GELU is near 0 (x < -4), 1e-5 relative elsewhere.
   double worst = 0;
   for (size_t i = 0; i < want.size(); ++i) {
-    worst = std::max(worst, std::fabs(want[i] - x[i]) / (1e-6 + 1e-5 * std::fabs(want[i])));
+    worst = test::WorseError(worst, std::fabs(want[i] - x[i]) / (1e-6 + 1e-5 * std::fabs(want[i])));
   }
   t.Check(worst <= 1, "gelu " + std::to_string(rows) + "x" + std::to_string(cols) + " error " + std::to_string(worst) +
                           " of the tolerance");

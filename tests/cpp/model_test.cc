@@ -23,7 +23,9 @@ std::vector<float> Floats(const json& j) {
   return v;
 }
 
-double Cosine(const float* a, const std::vector<float>& b) {
+// NaN (fails every comparison) if the lengths differ.
+double Cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return NAN;
   double ab = 0, aa = 0, bb = 0;
   for (size_t i = 0; i < b.size(); ++i) {
     ab += double(a[i]) * b[i];
@@ -75,12 +77,14 @@ int main(int argc, char** argv) {
         t.Check(st.ok(), "debug forward: " + st.message());
         const std::string name =
             "debug[" + (dbg["task"].is_null() ? std::string("null") : dbg["task"].get<std::string>()) + "] ";
-        double d0 = test::MaxAbsDiff(trace.embeddings_before_ln.data(), Floats(dbg["embeddings_before_ln"]));
-        double d1 = test::MaxAbsDiff(trace.emb_ln_output.data(), Floats(dbg["emb_ln_output"]));
+        double d0 = test::MaxAbsDiff(trace.embeddings_before_ln, Floats(dbg["embeddings_before_ln"]));
+        double d1 = test::MaxAbsDiff(trace.emb_ln_output, Floats(dbg["emb_ln_output"]));
         t.Check(d0 <= 1e-4, name + "embeddings_before_ln max|d|=" + std::to_string(d0));
         t.Check(d1 <= 1e-4, name + "emb_ln_output max|d|=" + std::to_string(d1));
-        for (size_t l = 0; l < trace.layer_outputs.size(); ++l) {
-          double dl = test::MaxAbsDiff(trace.layer_outputs[l].data(), Floats(dbg["layer_outputs"][l]));
+        t.Check(trace.layer_outputs.size() == dbg["layer_outputs"].size(),
+                name + std::to_string(trace.layer_outputs.size()) + " layer outputs");
+        for (size_t l = 0; l < std::min(trace.layer_outputs.size(), dbg["layer_outputs"].size()); ++l) {
+          double dl = test::MaxAbsDiff(trace.layer_outputs[l], Floats(dbg["layer_outputs"][l]));
           t.Check(dl <= 1e-4, name + "layer " + std::to_string(l) + " max|d|=" + std::to_string(dl));
         }
       }
@@ -101,9 +105,9 @@ int main(int argc, char** argv) {
         t.Check(st.ok(), name + ": " + st.message());
         if (!st.ok()) continue;
         const std::vector<float> want = Floats(c["embedding"]);
-        const double diff = test::MaxAbsDiff(r.embeddings.data(), want);
-        const double cos = Cosine(r.embeddings.data(), want);
-        worst = std::max(worst, diff);
+        const double diff = test::MaxAbsDiff(r.embeddings, want);
+        const double cos = Cosine(r.embeddings, want);
+        worst = test::WorseError(worst, diff);
         worst_cos = std::min(worst_cos, cos);
         if (int8)
           t.Check(cos >= 0.999, name + " cosine " + std::to_string(cos));

@@ -36,9 +36,15 @@ inline std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-inline double MaxAbsDiff(const float* a, const std::vector<float>& b) {
+// The larger of two errors, where NaN is the largest: std::max and std::fmax drop a NaN, so an
+// all-NaN result would pass any tolerance.
+inline double WorseError(double worst, double error) { return std::isnan(error) || error > worst ? error : worst; }
+
+// max |a[i] − b[i]|: NaN if any difference is NaN, infinite if the lengths differ.
+inline double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
   double m = 0;
-  for (size_t i = 0; i < b.size(); ++i) m = std::fmax(m, std::fabs(double(a[i]) - b[i]));
+  for (size_t i = 0; i < b.size(); ++i) m = WorseError(m, std::fabs(double(a[i]) - b[i]));
   return m;
 }
 

@@ -156,7 +156,7 @@ inline std::string TinyTokenizerConfigJson() { return R"({"model_max_length": 40
 // random values (a deterministic seed keeps the seeds reproducible).
 inline std::string TinySafetensors(const std::string& config_json) {
   ModelConfig c;
-  ParseModelConfig(config_json, &c);
+  if (!ParseModelConfig(config_json, &c).ok()) __builtin_trap();  // the tiny config is valid
   std::map<std::string, std::vector<int64_t>> sources;
   const int64_t d = c.hidden_size, T = c.num_tasks(), r = c.lora_rank, tv = c.type_vocab_size;
   for (const TensorSpec& s : ModelSchema(c, false)) {
