@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { E_INTERNAL, E_USAGE } from '../js/errors.mjs';
 import { convertCheckpoint, EmbeddingError, JinaEmbeddings } from '../js/index.mjs';
+import { parseEmbeddingRequest } from '../js/server.mjs';
 
 const HELP = `Usage:
   jina-v3-wasm convert <checkpoint-dir> -o <file> [--dtype int8|f32]
@@ -19,7 +20,9 @@ const HELP = `Usage:
 convert   Converts a Hugging Face checkpoint folder (config.json, model.safetensors,
           tokenizer.json, tokenizer_config.json) into one model file (default dtype int8).
           Progress goes to stderr; a JSON summary to stdout.
-embed     Reads a JSON array of strings on stdin (anything else: one text per line) and
+embed     Reads a JSON array of strings on stdin, or a request object as serve takes it
+          ({"input": [...], "task": ..., "dimensions": ...}; flags override its options),
+          or, if stdin is not JSON, one text per line; and
           writes {"model","object":"list","usage":{...},"data":[{"object":"embedding",
           "index","embedding":[...]}]} to stdout.
           --task T          retrieval.query | retrieval.passage | separation |
@@ -115,19 +118,32 @@ async function readStdin() {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** A JSON array of strings as is; anything else is one text per line (a final newline ends the last one). */
-function parseTexts(input) {
-  if (input.trimStart().startsWith('[')) {
-    try {
-      const parsed = JSON.parse(input);
-      if (Array.isArray(parsed)) return parsed;
-    } catch {
-      // Not JSON after all: a text that happens to start with "[".
-    }
+/**
+ * The texts (and request options) of stdin: a JSON array of strings; a JSON string (one text); a
+ * Jina/OpenAI request object (`{"input": [...], "task": ..., ...}`, as `serve` takes it); any other
+ * JSON value is E_BAD_INPUT_TYPE. Input that is not JSON at all is one text per line (a final
+ * newline ends the last one).
+ * @returns {{ texts: unknown[], options: Record<string, unknown> }}
+ */
+function parseStdin(input) {
+  let parsed;
+  try {
+    parsed = JSON.parse(input);
+  } catch {
+    const lines = input.split(/\r?\n/);
+    if (lines.at(-1) === '') lines.pop();
+    return { texts: lines, options: {} };
   }
-  const lines = input.split(/\r?\n/);
-  if (lines.at(-1) === '') lines.pop();
-  return lines;
+  if (Array.isArray(parsed)) return { texts: parsed, options: {} };
+  if (typeof parsed === 'string') return { texts: [parsed], options: {} };
+  if (parsed && typeof parsed === 'object') {
+    if (typeof parsed.input !== 'string' && !Array.isArray(parsed.input)) {
+      throw new EmbeddingError('E_BAD_INPUT_TYPE', 'a request object on stdin needs "input": a string or a list of strings');
+    }
+    return parseEmbeddingRequest(parsed);
+  }
+  throw new EmbeddingError('E_BAD_INPUT_TYPE',
+    `stdin holds the JSON value ${JSON.stringify(parsed)}: give a JSON array of strings, a request object {"input": [...]}, or lines of text`);
 }
 
 /** Progress on stderr: a self-updating line on a terminal, a line per 10% otherwise (logs stay short). */
@@ -160,14 +176,17 @@ async function runConvert(args) {
   await writeStdout(`${JSON.stringify({ ...result, dtype: values.dtype })}\n`);
 }
 
-/** Loads the model of `-m`, runs `fn(model, texts)` on the texts of stdin, and always frees the model. */
+/**
+ * Loads the model of `-m`, runs `fn(model, texts, options)` on the texts of stdin (options: those of
+ * a request object there), and always frees the model.
+ */
 async function withModel(command, values, fn) {
   const file = requireFlag(command, '-m', values.model);
   const threads = positiveInt('--threads', values.threads);
-  const texts = parseTexts(await readStdin());
+  const { texts, options } = parseStdin(await readStdin());
   const model = await JinaEmbeddings.load(file, { threads });
   try {
-    return await fn(model, texts);
+    return await fn(model, texts, options);
   } finally {
     await model.dispose();
   }
@@ -176,16 +195,25 @@ async function withModel(command, values, fn) {
 async function runEmbed(args) {
   const { values } = parseCommand('embed', args);
   const dimensions = positiveInt('--dimensions', values.dimensions);
-  const response = await withModel('embed', values, (model, texts) =>
-    model.embed(texts, {
-      task: values.task === undefined || values.task === 'none' ? null : values.task,
-      dimensions,
-      instruction: !values['no-instruction'],
-      truncate: values.truncate,
-      lateChunking: values['late-chunking'],
-    }),
-  );
-  const data = response.data.map((d) => ({ object: d.object, index: d.index, embedding: Array.from(d.embedding) }));
+  // A request object's options, then the flags given on the command line over them.
+  const flags = {
+    task: values.task === undefined ? undefined : values.task === 'none' ? null : values.task,
+    dimensions,
+    instruction: values['no-instruction'] ? false : undefined,
+    truncate: values.truncate || undefined,
+    lateChunking: values['late-chunking'] || undefined,
+  };
+  const response = await withModel('embed', values, (model, texts, options) => {
+    const merged = { task: null, ...options };
+    for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
+    return model.embed(texts, merged);
+  });
+  // base64 embeddings are strings already; the others become plain arrays.
+  const data = response.data.map((d) => ({
+    object: d.object,
+    index: d.index,
+    embedding: typeof d.embedding === 'string' ? d.embedding : Array.from(d.embedding),
+  }));
   await writeStdout(`${JSON.stringify({ ...response, data })}\n`);
 }
 

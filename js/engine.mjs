@@ -72,7 +72,10 @@ export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
   const make = (overrides) => Promise.all([factoryFor(variant), threaded ? defaultThreads() : 1]).then(([factory, threads]) =>
     // pthreadpool waits for its workers to start, which a browser main thread cannot do while it
     // blocks: so a threaded instance spawns the default thread count's workers up front.
-    factory({ jv3Workers: threads - 1, ...(wasmModule ? wasmModuleOverrides(wasmModule) : {}), ...overrides, jv3Variant: variant }));
+    factory({ jv3Workers: threads - 1, ...(wasmModule ? wasmModuleOverrides(wasmModule) : {}), ...overrides, jv3Variant: variant }))
+    .catch((err) => {
+      throw startError(variant, err);
+    });
   if (moduleOverrides) return make(moduleOverrides);
   const cache = wasmModule ? sharedByWasm : sharedModules;
   const key = wasmModule ?? variant;
@@ -84,6 +87,94 @@ export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
     }));
   }
   return cache.get(key);
+}
+
+/** The builds tried after the first choice fails to start: relaxed → SIMD128 → single thread. */
+const FALLBACKS = { 'wasm-relaxed': ['wasm', 'wasm-st'], wasm: ['wasm-st'], 'wasm-st': [] };
+
+/**
+ * Shared-memory maximum of a threaded build's second try, where creating the default one (4 GiB,
+ * the link setting) failed: enough for the full model resident and a long batch.
+ */
+const SMALLER_MAXIMUM_BYTES = 2 ** 30;
+
+/** A threaded build whose workers have not all started by then counts as failed, not as a hang. */
+const START_TIMEOUT_MS = 30_000;
+
+/** Per build (and memory maximum): why it could not start in this process, so it is not retried. */
+const startFailures = new Map();
+/** Per threaded build: the shared instance started with the smaller memory maximum. */
+const smallerMemoryModules = new Map();
+
+/** True for a failure to create or grow memory (a RangeError, or an engine's own words for it). */
+function isMemoryError(err) {
+  return err instanceof RangeError || /out of memory|memory.*(allocat|reserve|maximum)|could not allocate/i.test(String(err?.message ?? err));
+}
+
+/** The failure of a build that cannot start, as an EmbeddingError that says which and why. */
+function startError(variant, err) {
+  if (err instanceof EmbeddingError) return err;
+  const code = isMemoryError(err) ? 'E_OUT_OF_MEMORY' : 'E_BACKEND';
+  return new EmbeddingError(code, `the ${variant} build cannot start here: ${err?.message ?? err}`, { cause: err });
+}
+
+/** A shared WebAssembly.Memory of a threaded build with a maximum of `maximumBytes`. */
+function sharedMemory(maximumBytes) {
+  const page = 65536;
+  return new WebAssembly.Memory({ initial: (64 << 20) / page, maximum: maximumBytes / page, shared: true });
+}
+
+/** Rejects after START_TIMEOUT_MS unless `promise` settles first. */
+function withStartTimeout(promise, variant) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its workers did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Starts the first build that works, beginning with `first` (what feature detection chose): if it
+ * fails to compile or instantiate, or its memory cannot be created (then a threaded build is tried
+ * once more with a smaller maximum), or its workers never start, the next build of FALLBACKS is
+ * tried. Resolves to { Module, fallback }: `fallback` lists each build dropped and why (empty when
+ * the first choice runs). A failure is remembered, so later loads go straight to what works.
+ * @param {'wasm' | 'wasm-relaxed' | 'wasm-st'} first
+ * @returns {Promise<{ Module: any, fallback: Array<{ variant: string, maximumMemoryBytes?: number, reason: string }> }>}
+ */
+export async function startModule(first) {
+  const attempts = [first, ...FALLBACKS[first]].flatMap((variant) =>
+    variant === 'wasm-st' ? [{ variant }] : [{ variant }, { variant, maximumMemoryBytes: SMALLER_MAXIMUM_BYTES }]);
+  const fallback = [];
+  for (const [i, { variant, maximumMemoryBytes }] of attempts.entries()) {
+    const key = `${variant}/${maximumMemoryBytes ?? 'default'}`;
+    let failure = startFailures.get(key);
+    if (!failure) {
+      // The smaller maximum is only worth a try when the memory was the cause.
+      if (maximumMemoryBytes && !isMemoryError(startFailures.get(`${variant}/default`)?.cause)) continue;
+      try {
+        let start;
+        if (!maximumMemoryBytes) {
+          start = loadModule(undefined, { variant });
+        } else {
+          if (!smallerMemoryModules.has(variant)) {
+            smallerMemoryModules.set(variant, loadModule({ wasmMemory: sharedMemory(maximumMemoryBytes) }, { variant }));
+          }
+          start = smallerMemoryModules.get(variant);
+        }
+        const Module = await withStartTimeout(start, variant);
+        return { Module, fallback };
+      } catch (err) {
+        if (maximumMemoryBytes) smallerMemoryModules.delete(variant);
+        failure = startError(variant, err);
+        // Only a failure of the build itself is remembered: a missing dist/ file is not one.
+        if (failure.code !== 'E_STATE') startFailures.set(key, failure);
+      }
+    }
+    if (i === attempts.length - 1 || failure.code === 'E_STATE') throw failure;
+    fallback.push({ variant, ...(maximumMemoryBytes ? { maximumMemoryBytes } : {}), reason: failure.message });
+  }
+  throw new EmbeddingError('E_BACKEND', 'no wasm build can start here');
 }
 
 /**

@@ -229,15 +229,19 @@ export interface ModelInfo {
   threads: number;
   /** The wasm build running it (see `LoadOptions.variant`); `'custom'` for a module passed in. */
   variant: Variant | 'custom';
+  /**
+   * The builds tried before `variant` and why each was dropped (it failed to compile or
+   * instantiate, its memory could not be created, or its workers did not start), in order; empty
+   * when the first choice of feature detection runs, or when a build was asked for explicitly.
+   */
+  fallback: FallbackStep[];
 }
 
-/** A loaded model. Calls on one instance are serialized; separate instances are independent. */
-export class JinaEmbeddings {
-  private constructor();
-
-  /** Loads a converted model file, streaming it into the engine chunk by chunk. */
-  static load(source: ModelSource, options?: LoadOptions): Promise<JinaEmbeddings>;
-
+/**
+ * What a loaded model can do: the methods of {@link JinaEmbeddings} and of the worker client
+ * (`jina-v3-wasm/worker`), all asynchronous.
+ */
+export interface EmbeddingModel {
   /** Metadata of the loaded model. Throws `E_DISPOSED` after {@link dispose}. */
   readonly info: ModelInfo;
 
@@ -259,8 +263,26 @@ export class JinaEmbeddings {
   countTokens(input: string[], options?: TokenizeOptions): Promise<number[]>;
   countTokens(input: string | string[], options?: TokenizeOptions): Promise<number | number[]>;
 
-  /** Frees the engine after pending calls finish; every later call fails with `E_DISPOSED`. */
+  /** Frees the model after pending calls finish; every later call fails with `E_DISPOSED`. */
   dispose(): Promise<void>;
+}
+
+/** One build that could not start (see `ModelInfo.fallback`). */
+export interface FallbackStep {
+  variant: Variant;
+  /** Set when the build was retried with this shared-memory maximum (the default is 4 GiB). */
+  maximumMemoryBytes?: number;
+  /** The error it failed with. */
+  reason: string;
+}
+
+/** A loaded model. Calls on one instance are serialized; separate instances are independent. */
+export interface JinaEmbeddings extends EmbeddingModel {}
+export class JinaEmbeddings {
+  private constructor();
+
+  /** Loads a converted model file, streaming it into the engine chunk by chunk. */
+  static load(source: ModelSource, options?: LoadOptions): Promise<JinaEmbeddings>;
 }
 
 export interface ConvertOptions {

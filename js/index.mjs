@@ -2,7 +2,7 @@
 // response shape) and the public API gathered from the modules that implement it.
 import { checkpointSource, loadCheckpoint } from './convert.mjs';
 import { EMBEDDING_TYPES, encodeEmbedding } from './encoding.mjs';
-import { loadModelFile, loadModule, moduleVariant } from './engine.mjs';
+import { loadModelFile, loadModule, moduleVariant, startModule } from './engine.mjs';
 import { defaultThreads } from './env.mjs';
 import { abortError, disposedError, EmbeddingError, raceAbort } from './errors.mjs';
 import { openSource } from './sources.mjs';
@@ -67,10 +67,13 @@ export class JinaEmbeddings {
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
       throw new EmbeddingError('E_INVALID_ARGUMENT', `threads must be a positive integer, got ${threads}`);
     }
-    const Module = await raceAbort(
-      async () => module ?? loadModule(undefined, { variant: variant ?? (wasmModule ? 'wasm-st' : detectVariant({ threads })), wasmModule }),
-      signal,
-    );
+    // A build chosen by feature detection falls back to the next one that starts (engine.mjs); one
+    // asked for (variant, wasmModule, module) is exactly that build.
+    const { Module, fallback } = await raceAbort(async () => {
+      if (module) return { Module: module, fallback: [] };
+      if (variant || wasmModule) return { Module: await loadModule(undefined, { variant: variant ?? 'wasm-st', wasmModule }), fallback: [] };
+      return startModule(detectVariant({ threads }));
+    }, signal);
     const running = moduleVariant(Module);
     // The single-thread build has no thread pool: it runs on the calling thread (info.threads = 1).
     const nThreads = running === 'wasm-st' ? 1 : threads ?? (await defaultThreads());
@@ -81,7 +84,7 @@ export class JinaEmbeddings {
     let info;
     try {
       // Which build runs it (see variant.mjs): useful to check that threads really are on.
-      info = { ...engine.info(), variant: running };
+      info = { ...engine.info(), variant: running, fallback };
     } catch (err) {
       engine.delete();
       throw err;

@@ -40,7 +40,7 @@ up_to_date() {
       [[ -z $(find src wasm CMakeLists.txt -newer "dist/$out.wasm" -print -quit) ]] || return 1
     done
   fi
-  [[ $target == wasm || -x build/native/model_test ]]
+  [[ $target == wasm || ( -f build/native/built && -z $(find src tests/cpp CMakeLists.txt -newer build/native/built -print -quit) ) ]]
 }
 if ((if_missing)) && up_to_date; then
   log "build is up to date"
@@ -60,6 +60,7 @@ if [[ $target == native || $target == all ]]; then
   timed "native build" bash -c "cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release \
     -DJV3_XNNPACK_PREFIX='$prefix' -DJV3_NLOHMANN_INCLUDE='$nlohmann' -DJV3_SENTENCEPIECE_SRC='$spm_src' >/dev/null \
     && cmake --build build/native -j $jobs"
+  touch build/native/built  # what --if-missing compares the sources against
 fi
 
 if [[ $target == wasm || $target == all ]]; then
@@ -67,9 +68,9 @@ if [[ $target == wasm || $target == all ]]; then
   for v in "${variants[@]}"; do
     wasm_variant "$v"
     prefix=$(scripts/deps/prefix.sh "$v")
-    timed "wasm build ($v)" bash -c "scripts/em emcmake cmake -S . -B build/$v -DCMAKE_BUILD_TYPE=Release $cmake_flags \
+    timed "wasm build ($v)" bash -c "scripts/deps/em emcmake cmake -S . -B build/$v -DCMAKE_BUILD_TYPE=Release $cmake_flags \
       -DJV3_WASM_OUTPUT=$out -DJV3_XNNPACK_PREFIX='$prefix' -DJV3_NLOHMANN_INCLUDE='$nlohmann' \
-      -DJV3_SENTENCEPIECE_SRC='$spm_src' >/dev/null && scripts/em cmake --build build/$v -j $jobs"
+      -DJV3_SENTENCEPIECE_SRC='$spm_src' >/dev/null && scripts/deps/em cmake --build build/$v -j $jobs"
     cp "build/$v/$out.mjs" "build/$v/$out.wasm" dist/
     if [[ $v != wasm-st ]]; then
       # Bundlers (Vite, webpack) follow `new Worker(new URL(...), {…})` only with literal options;

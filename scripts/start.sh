@@ -6,10 +6,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/build.sh --if-missing wasm
-checkpoint=${1:-${JV3_FIXTURES:-$root/../shared/fixtures/tiny-jina-v3}}
+checkpoint=${1:-$(node scripts/lib/fixtures.mjs)}
 model=build/demo/model.jv3
 mkdir -p build/demo
 if [[ ! -f $model || $checkpoint/model.safetensors -nt $model ]]; then
   node bin/jina-v3-wasm.mjs convert "$checkpoint" -o "$model"
 fi
-exec node scripts/static-server.mjs --port "${PORT:-8080}"
+exec node scripts/dev/static-server.mjs --port "${PORT:-8080}"

@@ -5,22 +5,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { convertCheckpoint, EmbeddingError, JinaEmbeddings } from '../js/index.mjs';
+import { fixtureDir, repoRoot } from '../scripts/lib/fixtures.mjs';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { fixtureDir, repoRoot };
 export const cliPath = path.join(repoRoot, 'bin', 'jina-v3-wasm.mjs');
-
-/**
- * The tiny checkpoint. JV3_FIXTURES may name the fixtures folder (holding tiny-jina-v3/) or a
- * checkpoint folder itself (one with expected.json).
- */
-export const fixtureDir = (() => {
-  const root = process.env.JV3_FIXTURES
-    ? path.resolve(process.env.JV3_FIXTURES)
-    : path.resolve(repoRoot, '..', 'shared', 'fixtures');
-  return fs.existsSync(path.join(root, 'expected.json')) ? root : path.join(root, 'tiny-jina-v3');
-})();
 
 /** Threads per loaded model; JV3_TEST_THREADS=1 keeps a shared machine quiet. */
 export const testThreads = Number(process.env.JV3_TEST_THREADS) || 2;

@@ -2,15 +2,26 @@
 // texts, draw the first 8 dimensions of each vector and the cosine-similarity heatmap.
 // The model runs in a Web Worker, so the page stays responsive while it loads and embeds.
 import { JinaEmbeddingsWorker } from '../js/client.mjs';
+import { canUseThreads, detectVariant } from '../js/variant.mjs';
 
 const $ = (id) => document.getElementById(id);
 const BARS = 8;
 let model = null;
 let lastResult = null;
 
-$('runtime').textContent = globalThis.crossOriginIsolated
-  ? `Cross-origin isolated: multi-threaded (${navigator.hardwareConcurrency} logical cores).`
-  : 'Not cross-origin isolated: running single-threaded (serve with COOP/COEP headers for threads).';
+// The status line says what the package reports: before a load, the build it will pick here;
+// after, the build that runs, its thread count and any build it had to drop.
+$('runtime').textContent = canUseThreads()
+  ? `This page can run multi-threaded: the ${detectVariant()} build (${navigator.hardwareConcurrency} logical cores).`
+  : `This page runs single-threaded: the ${detectVariant()} build (threads need SharedArrayBuffer: ` +
+    'serve with COOP/COEP headers).';
+
+/** The status line for a loaded model, from model.info. */
+function describeRuntime(info) {
+  const threads = info.threads > 1 ? `multi-threaded, ${info.threads} threads` : 'single-threaded';
+  const dropped = info.fallback.map((f) => `${f.variant} could not start (${f.reason})`).join('; ');
+  return `Running the ${info.variant} build, ${threads}.` + (dropped ? ` Fallback: ${dropped}.` : '');
+}
 
 // Source choice shows the matching inputs.
 for (const radio of document.querySelectorAll('input[name=source]')) {
@@ -82,6 +93,7 @@ $('model-form').addEventListener('submit', async (e) => {
       },
     });
     const info = model.info;
+    $('runtime').textContent = describeRuntime(info);
     $('model-info').textContent = `Loaded in ${((performance.now() - started) / 1000).toFixed(1)} s: ` +
       `${info.modelType} weights, hidden size ${info.hiddenSize}, ${info.threads} thread(s), window ${info.maxLength} tokens.`;
     fillOptions(info);
@@ -157,7 +169,7 @@ function render(texts, counts, res, ms) {
   const tokens = res.usage.total_tokens;
   $('run-stats').textContent = `${texts.length} text(s), ${tokens} tokens in ${ms.toFixed(0)} ms ` +
     `(${(tokens / (ms / 1000)).toFixed(0)} tokens/s) on ${model.info.threads} thread(s)` +
-    (globalThis.crossOriginIsolated ? '' : ', single-threaded: page not cross-origin isolated') + '.';
+    (model.info.threads > 1 ? '' : ', single-threaded') + '.';
   const cards = $('cards');
   cards.replaceChildren();
   res.data.forEach((item, i) => {

@@ -1,23 +1,23 @@
 #!/usr/bin/env node
-// The issue-6 benchmark in headless Chromium (Debian's /usr/bin/chromium): our engine and
+// The speed and memory benchmark (ours against onnxruntime-web) in headless Chromium (Debian's /usr/bin/chromium): our engine and
 // onnxruntime-web, each in a page of a fresh browser per engine × thread count, engines alternating,
 // cross-origin isolated so both can use threads. Our build is the one feature detection picks there
 // (relaxed SIMD where Chromium validates it); onnxruntime-web runs its wasm backend (SIMD, threads,
 // all graph optimizations), its best configuration in a browser without a GPU.
-//   node scripts/bench-chromium.mjs [--threads 1,2] [--workloads a,b,c,d,e] [--runs 5] [--rounds 1]
+//   node scripts/bench/chromium.mjs [--threads 1,2] [--workloads a,b,c,d,e] [--runs 5] [--rounds 1]
 //        [--dir DIR] [--model ours.jv3] [--peer peer.onnx] [--budget-s 90]
-// Models as in scripts/bench-compare.mjs (made once in DIR). Load is timed from the start of the
+// Models as in scripts/bench/compare.mjs (made once in DIR). Load is timed from the start of the
 // fetch from a local server to ready; peak RSS is the renderer process's high-water mark (VmHWM).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { launchChromium } from '../tests/browser-helpers.mjs';
-import { defaultDir, machineCpu, options, prepare, runAndReport } from './bench/report.mjs';
-import { startStaticServer } from './static-server.mjs';
+import { launchChromium } from '../../tests/browser/helpers.mjs';
+import { defaultDir, machineCpu, options, prepare, runAndReport } from './report.mjs';
+import { startStaticServer } from '../dev/static-server.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
 const opt = options(args);
 const timing = { runs: +opt('--runs', 5), budgetMs: +opt('--budget-s', 90) * 1000 };

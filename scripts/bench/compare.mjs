@@ -2,7 +2,7 @@
 // Our engine against onnxruntime-web on a model of the same shape, in Node: load time, peak RSS and
 // embedding latency per workload, one fresh process per engine and thread count, engines alternating,
 // with the CPU time other processes took during each run (the machines are shared).
-//   node scripts/bench-compare.mjs [--threads 1,2] [--workloads a,b,c,d,e] [--runs 5] [--rounds 1]
+//   node scripts/bench/compare.mjs [--threads 1,2] [--workloads a,b,c,d,e] [--runs 5] [--rounds 1]
 //        [--dir DIR] [--model ours.jv3] [--peer peer.onnx] [--budget-s 90]
 // Without --model/--peer it makes them once in DIR (default ~/.cache/jina-v3-wasm/bench): a full-size
 // random checkpoint converted by our converter, and the ONNX peer written by scripts/bench/make-onnx-peer.py
@@ -10,14 +10,14 @@
 // Workloads (tokens with <s>/</s>, no task): a 1×16, b 8×128, c 1×512, d 1×2048, e 1×8192.
 // Each workload: one warm-up run, then up to --runs timed runs within --budget-s seconds.
 // Our latency includes tokenization (embed() takes text); the peer gets token ids. Tokenization is
-// also timed on its own and printed in its own column. scripts/bench-chromium.mjs is the same in Chromium.
+// also timed on its own and printed in its own column. scripts/bench/chromium.mjs is the same in Chromium.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { benchOurs, benchPeer } from './bench/engines.mjs';
-import { defaultDir, machineCpu, options, prepare, runAndReport } from './bench/report.mjs';
+import { benchOurs, benchPeer } from './engines.mjs';
+import { defaultDir, machineCpu, options, prepare, runAndReport } from './report.mjs';
 
 const args = process.argv.slice(2);
 const opt = options(args);
@@ -28,7 +28,7 @@ if (args.includes('--child')) {
   const engine = opt('--child'), file = opt('--file'), threads = +opt('--threads');
   const only = opt('--only').split(',');
   const out = engine === 'ours'
-    ? await benchOurs({ JinaEmbeddings: (await import('../js/index.mjs')).JinaEmbeddings, source: file, threads, workloads: only, ...timing })
+    ? await benchOurs({ JinaEmbeddings: (await import('../../js/index.mjs')).JinaEmbeddings, source: file, threads, workloads: only, ...timing })
     : await benchPeer({ ort: await import('onnxruntime-web'), loadBytes: async () => fs.readFileSync(file), threads, workloads: only, ...timing });
   const ru = process.resourceUsage();
   out.peakRssMB = ru.maxRSS / 1024;

@@ -1,5 +1,5 @@
-// The two engines of the issue-6 benchmark, timed the same way in Node (scripts/bench-compare.mjs)
-// and in a Chromium page (scripts/bench-chromium.mjs): load, then each workload warmed up and timed.
+// The two engines of the speed and memory benchmark, timed the same way in Node (scripts/bench/compare.mjs)
+// and in a Chromium page (scripts/bench/chromium.mjs): load, then each workload warmed up and timed.
 import { textOfTokens, WORKLOADS } from './workloads.mjs';
 
 /**

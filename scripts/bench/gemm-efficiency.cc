@@ -1,7 +1,7 @@
 // GEMM efficiency: the linear layers' throughput inside a forward pass over workload b (8 × 128
 // tokens, no task; or SEQSxLEN) against the same operators run alone, and the pass's time per phase,
 // in one process of one engine.
-//   built and run by scripts/bench-gemm.sh; or: gemm-efficiency MODEL_FILE [threads] [runs] [SEQSxLEN]
+//   built and run by scripts/bench/gemm.sh; or: gemm-efficiency MODEL_FILE [threads] [runs] [SEQSxLEN]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

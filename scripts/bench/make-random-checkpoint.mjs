@@ -3,13 +3,12 @@
 // model.safetensors, tokenizer.json, tokenizer_config.json) at any size, by default the real one
 // (24 layers, hidden 1024, vocab 250002): for load/speed/memory checks without the real weights.
 // The tokenizer is the fixture's, padded with synthetic pieces up to the vocabulary size.
-//   node scripts/make-random-checkpoint.mjs <out-dir> [--layers 24] [--hidden 1024] [--heads 16]
+//   node scripts/bench/make-random-checkpoint.mjs <out-dir> [--layers 24] [--hidden 1024] [--heads 16]
 //        [--ffn 4096] [--vocab 250002] [--fixture ../shared/fixtures/tiny-jina-v3]
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { requireFixtureDir } from '../lib/fixtures.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const out = args.find((a, i) => !a.startsWith('--') && !(args[i - 1] || '').startsWith('--'));
 const opt = (name, dflt) => {
@@ -22,7 +21,7 @@ if (!out) {
 }
 const L = +opt('layers', 24), d = +opt('hidden', 1024), H = +opt('heads', 16), ffn = +opt('ffn', 4096);
 const V = +opt('vocab', 250002);
-const fixture = path.resolve(opt('fixture', path.join(repo, '..', 'shared', 'fixtures', 'tiny-jina-v3')));
+const fixture = path.resolve(opt('fixture', null) ?? requireFixtureDir());
 fs.mkdirSync(out, { recursive: true });
 
 const config = JSON.parse(fs.readFileSync(path.join(fixture, 'config.json'), 'utf8'));

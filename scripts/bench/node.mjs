@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // Speed and memory of a converted model in Node: load time, peak RSS and embedding latency for
 // fixed token-count workloads, each thread count in a fresh process.
-//   node scripts/bench-node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c]
+//   node scripts/bench/node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c]
 // Workloads: a 1×16, b 8×128, c 1×512, d 1×2048, e 1×8192 tokens (with <s>/</s>, no task).
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { JinaEmbeddings } from '../js/index.mjs';
-import { textOfTokens, WORKLOADS } from './bench/workloads.mjs';
+import { JinaEmbeddings } from '../../js/index.mjs';
+import { textOfTokens, WORKLOADS } from './workloads.mjs';
 
 const args = process.argv.slice(2);
 // The last occurrence wins: a child gets the parent's arguments followed by its own.

@@ -1,5 +1,5 @@
-// Node side of the issue-6 benchmark, shared by scripts/bench-compare.mjs (Node) and
-// scripts/bench-chromium.mjs: the two model files, the machine's CPU accounting, the printed table.
+// Node side of the speed and memory benchmark, shared by scripts/bench/compare.mjs (Node) and
+// scripts/bench/chromium.mjs: the two model files, the machine's CPU accounting, the printed table.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,7 +42,7 @@ export function prepare(dir, { model, peer }) {
     if (!fs.existsSync(ours)) {
       const ckpt = path.join(dir, 'random-full');
       console.log(`writing a full-size random checkpoint to ${ckpt} and converting it to ${ours}`);
-      execFileSync(process.execPath, [path.join(repo, 'scripts/make-random-checkpoint.mjs'), ckpt], { stdio: 'inherit' });
+      execFileSync(process.execPath, [path.join(repo, 'scripts/bench/make-random-checkpoint.mjs'), ckpt], { stdio: 'inherit' });
       execFileSync(process.execPath, [path.join(repo, 'bin/jina-v3-wasm.mjs'), 'convert', ckpt, '-o', ours], { stdio: 'inherit' });
     }
   }

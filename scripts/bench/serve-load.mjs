@@ -2,16 +2,17 @@
 // Load test of `jina-v3-wasm serve`: starts it on 127.0.0.1 with the fixture model (converted to
 // int8 here), sends N requests with C in flight (loopback only, stopped after a time limit), and
 // prints requests, failures, p50/p99 latency, req/s and the server's RSS before/after (Linux /proc).
-//   node scripts/load-test-serve.mjs [-n 10000] [-c 32] [--threads 1] [--timeout 900]   (exit 1 on any failure)
+//   node scripts/bench/serve-load.mjs [-n 10000] [-c 32] [--threads 1] [--timeout 900]   (exit 1 on any failure)
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { convertCheckpoint } from '../js/index.mjs';
+import { requireFixtureDir } from '../lib/fixtures.mjs';
+import { convertCheckpoint } from '../../js/index.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Request bodies sent in turn: both API shapes, the tasks, truncated dimensions and packed types. */
 const BODIES = [
@@ -33,7 +34,7 @@ function percentile(sorted, p) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 }
 
-/** Starts `serve` on 127.0.0.1 with a free port; resolves to { child, url }. Also used by tests/serve.test.mjs. */
+/** Starts `serve` on 127.0.0.1 with a free port; resolves to { child, url }. Also used by tests/node/serve.test.mjs. */
 export async function startServer(modelFile, threads) {
   const child = spawn(process.execPath, [path.join(root, 'bin', 'jina-v3-wasm.mjs'), 'serve', '-m', modelFile, '--port', '0', '--threads', String(threads)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,9 +89,8 @@ export async function runLoadTest({ requests = 10000, concurrency = 32, threads 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jv3-load-'));
   let child;
   try {
-    const fixtures = process.env.JV3_FIXTURES ?? path.join(root, '..', 'shared', 'fixtures', 'tiny-jina-v3');
     const file = path.join(tmp, 'tiny-int8.jv3');
-    await convertCheckpoint(fs.existsSync(path.join(fixtures, 'expected.json')) ? fixtures : path.join(fixtures, 'tiny-jina-v3'), file);
+    await convertCheckpoint(requireFixtureDir(), file);
     let url;
     ({ child, url } = await startServer(file, threads));
     const deadline = Date.now() + timeoutSeconds * 1000;

@@ -1,4 +1,4 @@
-// The benchmark workloads of issue 6 and texts of an exact token count, shared by the bench scripts.
+// The benchmark workloads (a–e) and texts of an exact token count, shared by the bench scripts.
 
 /** Workload name -> [texts, tokens per text (with <s>/</s>)]. */
 export const WORKLOADS = { a: [1, 16], b: [8, 128], c: [1, 512], d: [1, 2048], e: [1, 8192] };

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # libFuzzer targets (tests/fuzz/*_fuzz.cc) built with clang -fsanitize=fuzzer,address,undefined in build/fuzz.
-#   scripts/fuzz.sh [target|all] [seconds per target]   fuzz (default: all, 60 s each), one process at a time
-#   scripts/fuzz.sh --replay                            only replay tests/fuzz/regressions/<target>/ (CI)
+#   scripts/check/fuzz.sh [target|all] [seconds per target]   fuzz (default: all, 60 s each), one process at a time
+#   scripts/check/fuzz.sh --replay                            only replay tests/fuzz/regressions/<target>/ (CI)
 # Seeds are generated at run time from the fixtures (build/fuzz/seeds); the working corpus grows in
 # build/fuzz/corpus. A crash is written to tests/fuzz/regressions/<target>/ so that, once fixed, it
 # is replayed by every later run. Hours fuzzed are appended to build/fuzz/hours.log.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-source scripts/sanitize.sh  # sanitizer_toolchain, log, die
-fixtures=${JV3_FIXTURES:-$root/../shared/fixtures/tiny-jina-v3}
-[[ -f $fixtures/expected.json ]] || die "fixtures not found at $fixtures (set JV3_FIXTURES)"
+source scripts/check/sanitize.sh  # sanitizer_toolchain, log, die
+fixtures=$(node scripts/lib/fixtures.mjs)
 export JV3_FIXTURES=$fixtures
 
 replay_only=0

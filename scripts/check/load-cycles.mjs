@@ -1,15 +1,14 @@
 #!/usr/bin/env node
 // Leak check: N load → embed → dispose cycles of one model file in one wasm module, plus failed and
 // aborted loads, reporting wasm memory and process RSS; exits 1 if memory keeps growing.
-//   node scripts/load-cycles.mjs [-n 1000] [-m model.jv3]   (default: the fixture, converted to int8)
+//   node scripts/check/load-cycles.mjs [-n 1000] [-m model.jv3]   (default: the fixture, converted to int8)
 // The wasm heap never shrinks, so a leak shows as growth of its size after the first cycles.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { convertCheckpoint, JinaEmbeddings, loadModule } from '../js/index.mjs';
+import { requireFixtureDir } from '../lib/fixtures.mjs';
+import { convertCheckpoint, JinaEmbeddings, loadModule } from '../../js/index.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (flag, fallback) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : fallback);
 const cycles = Number(opt('-n', 1000));
@@ -18,8 +17,7 @@ let tmp;
 if (!file) {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jv3-cycles-'));
   file = path.join(tmp, 'tiny-int8.jv3');
-  const fixtures = process.env.JV3_FIXTURES ?? path.join(root, '..', 'shared', 'fixtures', 'tiny-jina-v3');
-  await convertCheckpoint(fs.existsSync(path.join(fixtures, 'expected.json')) ? fixtures : path.join(fixtures, 'tiny-jina-v3'), file);
+  await convertCheckpoint(requireFixtureDir(), file);
 }
 const bytes = new Uint8Array(fs.readFileSync(file));
 const corrupt = bytes.slice();

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Builds the core and the native C++ tests under ASan + UBSan with clang (build/asan) and runs them.
-#   scripts/sanitize.sh [fixture-dir]
+#   scripts/check/sanitize.sh [fixture-dir]
 # XNNPACK, pthreadpool and cpuinfo are linked from the normal (gcc, uninstrumented) native prefix:
 # hostile bytes never reach their parsers (we hand them validated shapes and buffers), their
 # kernels read past buffer ends on purpose (XNN_EXTRA_BYTES), and an instrumented copy would add a
 # ~5 min cold build for findings that are not ours. ASan still checks every access our code makes,
 # including the buffers we allocate for XNNPACK (heap instrumentation is in the runtime, not the library).
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 source scripts/deps/common.sh
 
-# Shared with scripts/fuzz.sh: clang, the native XNNPACK prefix, and the configure arguments.
+# Shared with scripts/check/fuzz.sh: clang, the native XNNPACK prefix, and the configure arguments.
 sanitizer_toolchain() {
   need_apt clang libclang-rt-14-dev cmake make
   quiet deps-native scripts/deps/all.sh native
@@ -24,8 +24,7 @@ sanitizer_toolchain() {
 }
 if [[ ${BASH_SOURCE[0]} != "$0" ]]; then return 0; fi
 
-fixtures=${1:-${JV3_FIXTURES:-$root/../shared/fixtures/tiny-jina-v3}}
-[[ -f $fixtures/expected.json ]] || die "fixtures not found at $fixtures (set JV3_FIXTURES)"
+fixtures=${1:-$(node scripts/lib/fixtures.mjs)}
 
 sanitizer_toolchain
 cmake -S tests/fuzz -B build/asan "${SAN_CMAKE_ARGS[@]}" -DJV3_FUZZ=OFF >/dev/null

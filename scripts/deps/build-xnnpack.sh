@@ -36,8 +36,8 @@ if [[ $target == native ]]; then
   quiet "xnnpack-$target-configure" cmake "${cmake_args[@]}"
   quiet "xnnpack-$target-build" cmake --build "$build" --target XNNPACK --parallel 2
 else
-  quiet "xnnpack-$target-configure" "$JV3_ROOT/scripts/em" emcmake cmake "${cmake_args[@]}"
-  quiet "xnnpack-$target-build" "$JV3_ROOT/scripts/em" cmake --build "$build" --target XNNPACK --parallel 2
+  quiet "xnnpack-$target-configure" "$JV3_DEPS/em" emcmake cmake "${cmake_args[@]}"
+  quiet "xnnpack-$target-build" "$JV3_DEPS/em" cmake --build "$build" --target XNNPACK --parallel 2
 fi
 
 mkdir -p "$prefix.tmp/include" "$prefix.tmp/lib"

@@ -1,4 +1,4 @@
-# Shared settings for scripts/deps/* and scripts/em (sourced): pinned sources, cache paths, helpers.
+# Shared settings for scripts/deps/* and scripts/deps/em (sourced): pinned sources, cache paths, helpers.
 # shellcheck shell=bash disable=SC2034 # variables are used by the scripts that source this file
 set -euo pipefail
 
@@ -177,18 +177,20 @@ xnnpack_config() {
 xnnpack_compiler_id() {
   case $1 in
     native) local cmake_version; cmake_version=$(cmake --version); echo "gcc $(gcc -dumpfullversion) cmake ${cmake_version%%$'\n'*}" ;;
-    *) "$JV3_ROOT/scripts/em" emcc -dumpversion ;;
+    *) "$JV3_DEPS/em" emcc -dumpversion ;;
   esac
 }
 
 # Install prefix: $JV3_CACHE/deps/xnnpack-<commit>-<target>-<hash of flags, compiler, sources, patches>.
 xnnpack_prefix() {
-  local target=$1 hash d
+  local target=$1 hash d compiler
   xnnpack_config "$target"
+  # Asked first, so that a compiler that does not answer stops here instead of changing the hash.
+  compiler=$(xnnpack_compiler_id "$target") || die "no compiler for $target"
   hash=$({
     echo "recipe $XNNPACK_RECIPE target $target cflags $XNN_CFLAGS"
     printf '%s\n' "${XNN_CMAKE_ARGS[@]}"
-    xnnpack_compiler_id "$target"
+    echo "$compiler"
     for d in xnnpack pthreadpool cpuinfo fxdiv; do echo "$d ${DEP_SHA256[$d]}"; done
     for d in xnnpack pthreadpool cpuinfo fxdiv; do dep_patches "$d"; done | xargs -r cat
   } | sha256sum | cut -c1-12)
@@ -207,12 +209,14 @@ quiet() {
   fi
 }
 
-# timed LABEL CMD...: run CMD, log and record its wall time in $JV3_TIMINGS (if set).
+# timed LABEL CMD...: run CMD, log and record its wall time in $JV3_TIMINGS (if set); CMD's failure
+# is returned explicitly, since `set -e` does not reach into $(timed …) (bash's command substitution).
 timed() {
-  local label=$1 start end
+  local label=$1 start end rc=0
   shift
   start=$(date +%s)
-  "$@"
+  "$@" || rc=$?
+  ((rc == 0)) || { log "$label: failed ($rc)"; return "$rc"; }
   end=$(date +%s)
   log "$label: $((end - start)) s"
   [[ -z ${JV3_TIMINGS:-} ]] || printf '%-28s %5d s\n' "$label" $((end - start)) >>"$JV3_TIMINGS"

@@ -2,7 +2,7 @@
 // Static file server for the demo and the browser tests: 127.0.0.1 only, the repository as its
 // root, and (unless --no-isolation) the COOP/COEP headers that make pages cross-origin isolated,
 // which the threaded wasm build needs (SharedArrayBuffer).
-//   node scripts/static-server.mjs [--port 8080] [--no-isolation]
+//   node scripts/dev/static-server.mjs [--port 8080] [--no-isolation]
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -51,7 +51,7 @@ export function startStaticServer({ root, port = 0, isolation = true, index = '/
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const i = args.indexOf('--port');
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
   const { url } = await startStaticServer({ root, port: i >= 0 ? +args[i + 1] : 8080, isolation: !args.includes('--no-isolation') });
   console.log(`jina-v3-wasm demo: ${url}/web-demo/  (Ctrl-C to stop)`);
 }

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { startStaticServer } from '../scripts/static-server.mjs';
-import { launchChromium } from './browser-helpers.mjs';
-import { assertClose, caseOptions, convertedModel, cosine, fixtureDir, loadExpected, repoRoot, tempDir } from './helpers.mjs';
+import { startStaticServer } from '../../scripts/dev/static-server.mjs';
+import { launchChromium } from './helpers.mjs';
+import { assertClose, caseOptions, convertedModel, cosine, fixtureDir, loadExpected, repoRoot, tempDir } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();
@@ -33,8 +33,8 @@ before(async () => {
   for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']) {
     fs.copyFileSync(path.join(fixtureDir, f), path.join(dir, 'ckpt', f));
   }
-  servers.isolated = await startStaticServer({ root: repoRoot, isolation: true, index: '/tests/browser/' });
-  servers.plain = await startStaticServer({ root: repoRoot, isolation: false, index: '/tests/browser/' });
+  servers.isolated = await startStaticServer({ root: repoRoot, isolation: true, index: '/tests/browser/page/' });
+  servers.plain = await startStaticServer({ root: repoRoot, isolation: false, index: '/tests/browser/page/' });
   browser = await launchChromium(tempDir());
 });
 
@@ -43,13 +43,17 @@ after(async () => {
   for (const s of Object.values(servers)) s.server.close();
 });
 
-/** Opens the test page on `server` and runs one job there (see tests/browser/run.mjs). */
-async function run(server, job) {
+/**
+ * Opens the test page on `server` and runs one job there (see tests/browser/page/run.mjs);
+ * `initScript` runs in the page before any of its scripts.
+ */
+async function run(server, job, { initScript } = {}) {
   const page = await browser.newPage();
+  if (initScript) await page.addInitScript(initScript);
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
   try {
-    await page.goto(`${servers[server].url}/tests/browser/index.html`);
+    await page.goto(`${servers[server].url}/tests/browser/page/index.html`);
     await page.waitForFunction(() => window.jv3Ready === true);
     const cs = cases.map(({ text, options }) => ({ text, options }));
     return await page.evaluate(
@@ -85,6 +89,38 @@ describe('cross-origin isolated (pthreads)', () => {
     assert.equal(r.variant, 'wasm');
     assert.equal(r.threads, 2);
     checkVectors(r, 'isolated page, wasm');
+  });
+});
+
+describe('fallback when the chosen build cannot start', () => {
+  // As on iOS Safari, which refuses large shared memories: every shared WebAssembly.Memory fails.
+  const refuseSharedMemory = () => {
+    const Memory = WebAssembly.Memory;
+    WebAssembly.Memory = function (descriptor) {
+      if (descriptor?.shared) throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+      return new Memory(descriptor);
+    };
+    WebAssembly.Memory.prototype = Memory.prototype;
+  };
+
+  test('page: no shared memory, so the single-thread build runs, info.fallback says why, fixture vectors', async () => {
+    const r = await run('isolated', { where: 'page', load: { threads: 2 } }, { initScript: refuseSharedMemory });
+    assert.equal(r.isolated, true);
+    assert.equal(r.variant, 'wasm-st');
+    assert.equal(r.threads, 1);
+    // Relaxed SIMD first (Chromium validates it), then with a smaller memory maximum, then SIMD128
+    // likewise: each dropped with the memory error.
+    assert.deepEqual(r.fallback.map((f) => [f.variant, f.maximumMemoryBytes ?? null]),
+      [['wasm-relaxed', null], ['wasm-relaxed', 2 ** 30], ['wasm', null], ['wasm', 2 ** 30]]);
+    for (const f of r.fallback) assert.match(f.reason, /could not allocate memory/);
+    checkVectors(r, 'fallback to wasm-st');
+  });
+
+  test('page: a build asked for explicitly is exactly that build, with a clear error', async () => {
+    const r = await run('isolated', { where: 'page', load: { threads: 2, variant: 'wasm-relaxed' }, expectError: true },
+      { initScript: refuseSharedMemory });
+    assert.equal(r.error.code, 'E_OUT_OF_MEMORY');
+    assert.match(r.error.message, /the wasm-relaxed build cannot start here: .*could not allocate memory/);
   });
 });
 

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { startStaticServer } from '../scripts/static-server.mjs';
-import { convertedModel, cosine, fixtureDir, loadExpected, maxAbsDiff, repoRoot, tempDir } from './helpers.mjs';
-import { launchChromium } from './browser-helpers.mjs';
+import { startStaticServer } from '../../scripts/dev/static-server.mjs';
+import { convertedModel, cosine, fixtureDir, loadExpected, maxAbsDiff, repoRoot, tempDir } from '../helpers.mjs';
+import { launchChromium } from './helpers.mjs';
 
 const artifacts = path.join(repoRoot, 'test-artifacts');
 let server, url, plainServer, plainUrl, browser;
@@ -47,6 +47,7 @@ test('loads a model, embeds three texts, bars and heatmap follow the vectors', {
   await page.click('#load-button');
   await page.waitForSelector('#embed-button:not([disabled])', { timeout: 60_000 });
   assert.match(await page.textContent('#model-info'), /f32 weights, hidden size 256/);
+  assert.match(await page.textContent('#runtime'), /^Running the wasm-relaxed build, multi-threaded, \d+ threads\.$/);
 
   await page.fill('#texts', cases.map((x) => x.text).join('\n'));
   await page.selectOption('#task', 'text-matching');
@@ -119,9 +120,10 @@ test('without cross-origin isolation the page runs single-threaded and says so',
   await page.click('#load-button');
   await page.waitForSelector('#embed-button:not([disabled])', { timeout: 60_000 });
   assert.match(await page.textContent('#model-info'), /1 thread\(s\)/);
+  assert.match(await page.textContent('#runtime'), /^Running the wasm-st build, single-threaded\.$/);
   await page.click('#embed-button');
   await page.waitForFunction(() => document.querySelectorAll('#cards .card').length === 3, null, { timeout: 60_000 });
-  assert.match(await page.textContent('#run-stats'), /single-threaded: page not cross-origin isolated/);
+  assert.match(await page.textContent('#run-stats'), /on 1 thread\(s\), single-threaded\.$/);
   assert.deepEqual(errors, []);
   await page.close();
 });

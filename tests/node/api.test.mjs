@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { convertCheckpoint, EmbeddingError, JinaEmbeddings } from '../js/index.mjs';
-import { assertCode, convertedModel, fixtureDir, loadExpected, loadModel, tempDir, testThreads } from './helpers.mjs';
+import { convertCheckpoint, EmbeddingError, JinaEmbeddings } from '../../js/index.mjs';
+import { assertCode, convertedModel, fixtureDir, loadExpected, loadModel, tempDir, testThreads } from '../helpers.mjs';
 
 const exp = loadExpected();
 const TEXTS = ['Hello world!', 'Die Straßenbahn fährt alle zehn Minuten.', ''];

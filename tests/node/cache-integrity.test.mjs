@@ -11,8 +11,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 
-import { EmbeddingError, JinaEmbeddings } from '../js/index.mjs';
-import { assertClose, assertCode, fixtureDir, loadModel, repoRoot, tempDir, testThreads } from './helpers.mjs';
+import { EmbeddingError, JinaEmbeddings } from '../../js/index.mjs';
+import { assertClose, assertCode, fixtureDir, loadModel, repoRoot, tempDir, testThreads } from '../helpers.mjs';
 
 const weights = fs.readFileSync(path.join(fixtureDir, 'model.safetensors'));
 /** What the test server does; each test sets what it needs. */

@@ -8,8 +8,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { JinaEmbeddings } from '../js/index.mjs';
-import { assertClose, assertCode, caseOptions, fixtureDir, loadExpected, tempDir, testThreads } from './helpers.mjs';
+import { JinaEmbeddings } from '../../js/index.mjs';
+import { assertClose, assertCode, caseOptions, fixtureDir, loadExpected, tempDir, testThreads } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();

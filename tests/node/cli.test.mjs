@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { assertClose, cliPath, fixtureDir, loadExpected, repoRoot, tempDir, testThreads } from './helpers.mjs';
+import { assertClose, cliPath, fixtureDir, loadExpected, repoRoot, tempDir, testThreads } from '../helpers.mjs';
 
 const exp = loadExpected();
 /** Every CLI run must end by itself well within this (the wasm's threads must not keep it alive). */
@@ -87,6 +87,7 @@ describe('cli', () => {
     assert.equal(response.object, 'list');
     const tokens = cases.reduce((n, c) => n + c.input_ids.length, 0);
     assert.deepEqual(response.usage, { total_tokens: tokens, prompt_tokens: tokens });
+    assert.equal(response.data.length, texts.length, 'one embedding per text');
     for (const [i, item] of response.data.entries()) {
       assert.deepEqual(Object.keys(item), ['object', 'index', 'embedding']);
       assert.equal(item.index, i);
@@ -127,6 +128,27 @@ describe('cli', () => {
     const empty = await runCli(['embed', '-m', f32File], '[]');
     assert.equal(empty.status, 1);
     assert.equal(stderrError(empty.stderr).code, 'E_EMPTY_INPUT');
+  });
+
+  test('embed: a request object on stdin, its options under the flags; other JSON values refused', async () => {
+    const text = exp.texts[0];
+    const query = text.cases.find((c) => c.task === 'retrieval.query' && c.instruction_prepended);
+    const request = { input: [text.text], task: 'retrieval.query', dimensions: 64 };
+    const r = await runCli(['embed', '-m', f32File, ...threads], JSON.stringify(request));
+    assert.equal(r.status, 0, r.stderr);
+    const { data } = JSON.parse(r.stdout);
+    assert.equal(data.length, 1);
+    assertClose(data[0].embedding, query.matryoshka['64'], 1e-5, 'request object, retrieval.query, 64');
+    // A flag wins over the request's option.
+    const full = await runCli(['embed', '-m', f32File, '--dimensions', String(query.embedding.length), ...threads], JSON.stringify(request));
+    assert.equal(full.status, 0, full.stderr);
+    assertClose(JSON.parse(full.stdout).data[0].embedding, query.embedding, 1e-5, 'request object, --dimensions full');
+    for (const input of ['{"input": 3}', '42', 'null', '{"text": "no input"}']) {
+      const bad = await runCli(['embed', '-m', f32File], input);
+      assert.equal(bad.status, 1, `${input}: ${bad.stderr}`);
+      assert.equal(stderrError(bad.stderr).code, 'E_BAD_INPUT_TYPE', input);
+      assert.equal(bad.stdout, '');
+    }
   });
 
   test('a usage error: exit 2, E_USAGE', async () => {

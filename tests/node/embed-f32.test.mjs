@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertClose, caseOptions, loadExpected, loadModel } from './helpers.mjs';
+import { assertClose, caseOptions, loadExpected, loadModel } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { caseOptions, cosine, loadExpected, loadModel } from './helpers.mjs';
+import { caseOptions, cosine, loadExpected, loadModel } from '../helpers.mjs';
 
 const MIN_COSINE = 0.999;
 const exp = loadExpected();
@@ -33,8 +33,10 @@ test('every case, full size and Matryoshka sizes', async (t) => {
 });
 
 test('batches', async () => {
+  assert.ok(exp.batches.length > 0, 'the fixture has batches');
   for (const batch of exp.batches) {
     const { data } = await model.embed(batch.texts, { task: batch.task });
+    assert.equal(data.length, batch.embeddings.length, `${batch.name}: one embedding per text`);
     for (const [i, item] of data.entries()) {
       const cos = cosine(item.embedding, batch.embeddings[i]);
       assert.ok(cos >= MIN_COSINE, `${batch.name}[${i}]: cosine ${cos.toFixed(6)}`);

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { JinaEmbeddings } from '../js/index.mjs';
-import { assertCode, convertedModel, loadExpected, loadModel, tempDir, testThreads } from './helpers.mjs';
+import { JinaEmbeddings } from '../../js/index.mjs';
+import { assertCode, convertedModel, loadExpected, loadModel, tempDir, testThreads } from '../helpers.mjs';
 
 /** A bad file or call must fail well within this; a hang fails the test instead of the run. */
 const NO_HANG = { timeout: 60_000 };

@@ -1,4 +1,4 @@
-// Hostile inputs and failure (issue 5): the malformed-input table of README "Malformed inputs"
+// Hostile inputs and failure: the malformed-input table of docs/robustness.md "Malformed inputs"
 // (every row must end in its error code, never a crash or a hang), per-call limits (E_LIMIT), wasm
 // memory exhaustion reported as E_OUT_OF_MEMORY with the instance still usable, and state
 // (interleaved concurrent calls with failures, failed and aborted loads leaving the module usable).
@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { convertCheckpoint, JinaEmbeddings, loadModule } from '../js/index.mjs';
-import { assertCode, convertedModel, fixtureDir, tempDir, testThreads } from './helpers.mjs';
+import { convertCheckpoint, JinaEmbeddings, loadModule } from '../../js/index.mjs';
+import { assertCode, convertedModel, fixtureDir, tempDir, testThreads } from '../helpers.mjs';
 
 const NO_HANG = { timeout: 120_000 };
 const enc = new TextEncoder();
@@ -97,7 +97,7 @@ describe('malformed-input table', () => {
   after(() => model?.dispose());
 
   const load = (bytes) => JinaEmbeddings.load(bytes, { threads: testThreads });
-  // [input, expected code, make the model file bytes]: the README table lists these rows.
+  // [input, expected code, make the model file bytes]: docs/robustness.md lists these rows.
   const modelFiles = [
     ['empty file', 'E_MODEL_TRUNCATED', () => new Uint8Array(0)],
     ['random bytes', 'E_MODEL_FORMAT', () => Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)],

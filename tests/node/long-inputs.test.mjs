@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { assertClose, assertCode, caseOptions, loadExpected, loadModel } from './helpers.mjs';
+import { assertClose, assertCode, caseOptions, loadExpected, loadModel } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 
-import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot, tempDir } from './helpers.mjs';
+import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot, tempDir } from '../helpers.mjs';
 
 const run = promisify(execFile);
 const exp = loadExpected();

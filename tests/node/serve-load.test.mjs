@@ -1,9 +1,9 @@
-// Short CI version of scripts/load-test-serve.mjs: 500 requests, 32 in flight, against `serve` on
+// Short CI version of scripts/bench/serve-load.mjs: 500 requests, 32 in flight, against `serve` on
 // 127.0.0.1 with the fixture model; no request may fail, and the server's RSS may grow by < 16 MiB.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { runLoadTest } from '../scripts/load-test-serve.mjs';
+import { runLoadTest } from '../../scripts/bench/serve-load.mjs';
 
 /** Catches a leak of 32 KiB or more per request (10,000 requests measured +3.8 MiB). */
 const MAX_RSS_GROWTH = 16 << 20;

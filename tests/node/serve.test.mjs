@@ -7,8 +7,8 @@ import net from 'node:net';
 import os from 'node:os';
 import { after, before, test } from 'node:test';
 
-import { startServer } from '../scripts/load-test-serve.mjs';
-import { assertClose, caseOptions, convertedModel, loadExpected, loadModel } from './helpers.mjs';
+import { startServer } from '../../scripts/bench/serve-load.mjs';
+import { assertClose, caseOptions, convertedModel, loadExpected, loadModel } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();

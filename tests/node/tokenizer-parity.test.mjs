@@ -2,7 +2,7 @@
 // Hugging Face's Rust tokenizers (npm `tokenizers`) on the fixture's tokenizer.json for >= 10,000
 // generated strings per run: mixed scripts, combining marks, emoji and ZWJ sequences, control chars,
 // lone surrogates, runs of spaces, literal special tokens. Every difference is saved to
-// tests/tokenizer-parity/failures.json, and every saved case is replayed on each run.
+// tests/node/tokenizer-parity/failures.json, and every saved case is replayed on each run.
 // JV3_PARITY_SEED reproduces a run; JV3_PARITY_COUNT changes the number of strings.
 
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Tokenizer } from 'tokenizers';
-import { fixtureDir, loadModel, repoRoot } from './helpers.mjs';
+import { fixtureDir, loadModel, repoRoot } from '../helpers.mjs';
 
 const failuresFile = path.join(repoRoot, 'tests', 'tokenizer-parity', 'failures.json');
 const count = Number(process.env.JV3_PARITY_COUNT) || 10000;

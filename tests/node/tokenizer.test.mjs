@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { assertCode, loadExpected, loadModel } from './helpers.mjs';
+import { assertCode, loadExpected, loadModel } from '../helpers.mjs';
 
 const exp = loadExpected();
 let model;

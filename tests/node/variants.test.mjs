@@ -7,8 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 
-import { detectVariant, EMBEDDING_TYPES, hasRelaxedSimd, JinaEmbeddings } from '../js/index.mjs';
-import { assertClose, assertCode, caseOptions, convertedModel, loadExpected, loadModel, tempDir } from './helpers.mjs';
+import { detectVariant, EMBEDDING_TYPES, hasRelaxedSimd, JinaEmbeddings } from '../../js/index.mjs';
+import { relaxedDotIsExact } from '../../js/variant.mjs';
+import { assertClose, assertCode, caseOptions, convertedModel, loadExpected, loadModel, tempDir } from '../helpers.mjs';
 
 const execFileP = promisify(execFile);
 const TOL = 1e-5;
@@ -21,10 +22,24 @@ before(async () => {
 });
 after(() => model?.dispose());
 
-test('node picks the SIMD128 pthreads build', () => {
-  assert.equal(detectVariant(), 'wasm');
-  // node 20 validates relaxed SIMD only behind a flag: the probe must say so rather than crash.
-  assert.equal(typeof hasRelaxedSimd(), 'boolean');
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+test('node picks relaxed SIMD from node 22 on (validated, known-answer dot), SIMD128 pthreads on node 20', () => {
+  // node 20 validates relaxed SIMD only behind a flag; node 22 and 24 validate it by default.
+  assert.equal(hasRelaxedSimd(), nodeMajor >= 22);
+  assert.equal(relaxedDotIsExact(), nodeMajor >= 22);
+  assert.equal(detectVariant(), nodeMajor >= 22 ? 'wasm-relaxed' : 'wasm');
+  assert.equal(detectVariant({ threads: 1 }), nodeMajor >= 22 ? 'wasm-relaxed' : 'wasm-st');
+});
+
+test('node 20 with the relaxed-SIMD flag: validated, but its first tier fails the known-answer dot', { skip: nodeMajor !== 20 && 'node 20 only' }, async () => {
+  const script = `
+    import { detectVariant, hasRelaxedSimd, relaxedDotIsExact } from ${JSON.stringify(new URL('../../js/variant.mjs', import.meta.url).href)};
+    console.log(JSON.stringify({ validated: hasRelaxedSimd(), exact: relaxedDotIsExact(), variant: detectVariant() }));`;
+  const file = path.join(tempDir(), 'relaxed-probe.mjs');
+  fs.writeFileSync(file, script);
+  const { stdout } = await execFileP(process.execPath, ['--experimental-wasm-relaxed-simd', file]);
+  assert.deepEqual(JSON.parse(stdout), { validated: true, exact: false, variant: 'wasm' });
 });
 
 test('single-thread build: fixture vectors, one thread', async () => {
@@ -42,11 +57,10 @@ test('single-thread build: fixture vectors, one thread', async () => {
   }
 });
 
-test('relaxed-SIMD build: fixture vectors (node with --experimental-wasm-relaxed-simd)', async () => {
-  // node 20 runs relaxed SIMD only behind this flag (and detectVariant never picks it in Node),
-  // so the build is exercised in a child process; Chromium runs it in the browser tests.
+test('relaxed-SIMD build: fixture vectors (node 20: with --experimental-wasm-relaxed-simd)', async () => {
+  // node 20 runs relaxed SIMD only behind this flag, so the build is exercised in a child process.
   const script = `
-    import { JinaEmbeddings, hasRelaxedSimd } from ${JSON.stringify(new URL('../js/index.mjs', import.meta.url).href)};
+    import { JinaEmbeddings, hasRelaxedSimd } from ${JSON.stringify(new URL('../../js/index.mjs', import.meta.url).href)};
     if (!hasRelaxedSimd()) throw new Error('probe says no relaxed SIMD under the flag');
     const m = await JinaEmbeddings.load(process.argv[2], { variant: 'wasm-relaxed', threads: 2 });
     const { data } = await m.embed(process.argv[3], JSON.parse(process.argv[4]));
@@ -57,7 +71,7 @@ test('relaxed-SIMD build: fixture vectors (node with --experimental-wasm-relaxed
   const file = path.join(tempDir(), 'relaxed-child.mjs');
   fs.writeFileSync(file, script);
   const { stdout } = await execFileP(process.execPath, [
-    '--experimental-wasm-relaxed-simd', file,
+    ...(nodeMajor === 20 ? ['--experimental-wasm-relaxed-simd'] : []), file,
     await convertedModel('f32'), firstCase.text, JSON.stringify(caseOptions(firstCase.c)),
   ], { timeout: 60_000 });
   const { info, v } = JSON.parse(stdout);

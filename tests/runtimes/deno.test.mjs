@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 
-import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot } from './helpers.mjs';
+import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();
@@ -18,7 +18,7 @@ test('deno: fixture vectors', async () => {
   const cases = exp.texts.slice(0, 3).flatMap((t) => t.cases.map((c) => ({ text: t.text, options: caseOptions(c), want: c.embedding })));
   const { stdout } = await promisify(execFile)(deno, [
     'run', '--no-prompt', '--allow-read', '--allow-env', '--no-config', '--no-lock',
-    path.join(repoRoot, 'tests', 'deno', 'embed.mjs'), await convertedModel('f32'),
+    path.join(repoRoot, 'tests', 'runtimes', 'deno', 'embed.mjs'), await convertedModel('f32'),
     JSON.stringify(cases.map(({ text, options }) => ({ text, options }))),
   ], { timeout: 120_000, env: { ...process.env, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: path.join(repoRoot, 'build', 'deno-cache') } });
   const { variant, threads, rows } = JSON.parse(stdout);

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 
-import { startStaticServer } from '../scripts/static-server.mjs';
-import { launchChromium } from './browser-helpers.mjs';
-import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot, tempDir } from './helpers.mjs';
+import { startStaticServer } from '../../scripts/dev/static-server.mjs';
+import { launchChromium } from '../browser/helpers.mjs';
+import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot, tempDir } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();

@@ -1,4 +1,4 @@
-// Cloudflare Workers, locally: workerd (from npm) runs tests/workerd/worker.mjs with the package's
+// Cloudflare Workers, locally: workerd (from npm) runs tests/runtimes/workerd/worker.mjs with the package's
 // modules and the single-thread wasm imported as a module; its vectors must match the fixture.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot, tempDir } from './helpers.mjs';
+import { assertClose, caseOptions, convertedModel, loadExpected, repoRoot, tempDir } from '../helpers.mjs';
 
 const TOL = 1e-5;
 const exp = loadExpected();
@@ -31,7 +31,7 @@ before(async () => {
   // Every module the Worker may import, by its path relative to the repository (so the package's
   // relative imports resolve as they do on disk).
   const modules = [
-    ['tests/workerd/worker.mjs', 'esModule'],
+    ['tests/runtimes/workerd/worker.mjs', 'esModule'],
     ...fs.readdirSync(path.join(repoRoot, 'js')).filter((f) => f.endsWith('.mjs') && !['server.mjs', 'worker.mjs', 'client.mjs'].includes(f)).map((f) => [`js/${f}`, 'esModule']),
     ['dist/jina-v3-wasm-st.mjs', 'esModule'],
     ['dist/jina-v3-wasm-st.wasm', 'wasm'],

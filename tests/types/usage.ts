@@ -15,6 +15,7 @@ import {
   type EmbeddingResponse,
   type EmbeddingType,
   type ErrorCode,
+  type FallbackStep,
   type LoadProgress,
   type ModelInfo,
   type Variant,
@@ -34,6 +35,9 @@ export async function loadAndEmbed(): Promise<number> {
   });
   const info: ModelInfo = model.info;
   const full: number = info.dimensions[info.dimensions.length - 1];
+  // Which build runs, and the ones dropped on the way.
+  const dropped: FallbackStep[] = info.fallback;
+  const why: string[] = dropped.map((step) => `${step.variant}: ${step.reason} (${step.maximumMemoryBytes ?? 'default'})`);
 
   // The default embeddingType is 'float': rows are Float32Array without a cast.
   const res = await model.embed(['Hello', 'world'], { task: 'retrieval.passage', dimensions: 256 });
@@ -55,7 +59,7 @@ export async function loadAndEmbed(): Promise<number> {
   const count: number = await model.countTokens('Hello');
   const counts: number[] = await model.countTokens(['a', 'b'], { truncate: true });
   await model.dispose();
-  return full + row.length + base64.length + bits.length + signed.length + chunks.data.length + mixed.usage.total_tokens
+  return why.length + full + row.length + base64.length + bits.length + signed.length + chunks.data.length + mixed.usage.total_tokens
     + width + ids.length + idLists.length + count + counts.length + progress.length;
 }
 

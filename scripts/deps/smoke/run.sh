@@ -21,7 +21,7 @@ for t in "${targets[@]}"; do
     flags=(-msimd128) node_flags=()
     # node 20 needs a flag for relaxed SIMD (browsers with relaxed SIMD need none).
     [[ $t == wasm-relaxed ]] && flags+=(-mrelaxed-simd) node_flags+=(--experimental-wasm-relaxed-simd)
-    "$JV3_ROOT/scripts/em" em++ -std=c++17 -O2 "${flags[@]}" -pthread -sEXIT_RUNTIME=1 -sPTHREAD_POOL_SIZE=2 \
+    "$JV3_DEPS/em" em++ -std=c++17 -O2 "${flags[@]}" -pthread -sEXIT_RUNTIME=1 -sPTHREAD_POOL_SIZE=2 \
       -I"$prefix/include" "$src" "${libs[@]}" -o "$out/smoke-$t.js"
     node "${node_flags[@]}" "$out/smoke-$t.js"
   fi

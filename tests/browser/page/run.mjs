@@ -1,10 +1,11 @@
-// The browser side of tests/browser.test.mjs: loads a model by URL on the page or in a worker,
+// The browser side of tests/browser/browser.test.mjs: loads a model by URL on the page or in a worker,
 // embeds every given case and returns plain arrays (structured-clonable) for the Node side.
 
 /**
- * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean }} job
+ * `expectError`: the load is expected to fail; its error comes back as { error: { code, message } }.
+ * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean, expectError?: boolean }} job
  */
-export async function runJob({ where, url, load, cases, tamperCache }) {
+export async function runJob({ where, url, load, cases, tamperCache, expectError }) {
   const { JinaEmbeddings, JinaEmbeddingsWorker } = window.jv3;
   if (tamperCache) {
     // One bit flipped near the end (inside the last tensor) of every cached model file.
@@ -18,7 +19,17 @@ export async function runJob({ where, url, load, cases, tamperCache }) {
   const progress = [];
   const options = { ...load, onProgress: (p) => progress.push(p.phase) };
   const started = performance.now();
-  const model = where === 'worker' ? await JinaEmbeddingsWorker.load(url, options) : await JinaEmbeddings.load(url, options);
+  let model;
+  try {
+    model = where === 'worker' ? await JinaEmbeddingsWorker.load(url, options) : await JinaEmbeddings.load(url, options);
+  } catch (err) {
+    if (expectError) return { error: { code: err.code, message: err.message } };
+    throw err;
+  }
+  if (expectError) {
+    await model.dispose();
+    throw new Error(`the load succeeded on the ${model.info.variant} build`);
+  }
   const loadMs = performance.now() - started;
   // The main thread must stay responsive while a worker embeds: count timer ticks meanwhile.
   let ticks = 0;
@@ -28,6 +39,7 @@ export async function runJob({ where, url, load, cases, tamperCache }) {
     const results = await Promise.all(cases.map((c) => model.embed(c.text, c.options)));
     return {
       variant: model.info.variant,
+      fallback: model.info.fallback,
       isolated: globalThis.crossOriginIsolated,
       threads: model.info.threads,
       loadMs,

@@ -1,6 +1,6 @@
-// Run by tests/deno.test.mjs under Deno: loads a model file with the package and prints the
+// Run by tests/runtimes/deno.test.mjs under Deno: loads a model file with the package and prints the
 // variant, thread count and the vectors of the texts given as JSON on the command line.
-import { JinaEmbeddings } from '../../js/index.mjs';
+import { JinaEmbeddings } from '../../../js/index.mjs';
 
 const [modelPath, casesJson] = Deno.args;
 const model = await JinaEmbeddings.load(await Deno.readFile(modelPath), { cache: false });

@@ -1,8 +1,8 @@
 // A Cloudflare Worker using the package as an app would: the single-thread build's wasm imported
 // as a module (Workers refuse to compile wasm from bytes at run time), the model fetched once from
 // a binding, then POST {input, options} -> the embedding rows.
-import wasmModule from '../../dist/jina-v3-wasm-st.wasm';
-import { JinaEmbeddings } from '../../js/index.mjs';
+import wasmModule from '../../../dist/jina-v3-wasm-st.wasm';
+import { JinaEmbeddings } from '../../../js/index.mjs';
 
 let model;
 
