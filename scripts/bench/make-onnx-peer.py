@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # Writes the benchmark's peer: a jina-embeddings-v3-shaped ONNX encoder with random weights, quantized
 # the way transformers.js "q8" models are (DynamicQuantizeLinear + MatMulInteger, per-channel int8
-# weights, int8 word embeddings dequantized before the Gather), for onnxruntime-web to run.
+# weights, int8 word-embedding rows gathered, then dequantized), for onnxruntime-web to run.
 #   /usr/bin/python3 scripts/bench/make-onnx-peer.py OUT.onnx [--layers 24]
 # Needs Debian's python3-onnx and python3-numpy (apt-get install python3-onnx python3-numpy).
 # Inputs input_ids, attention_mask: int64 [batch, seq]; output last_hidden_state: f32 [batch, seq, 1024].
@@ -56,9 +56,10 @@ def build(layers, seed):
 
     # Embeddings: int8 table [V, d] with one scale, dequantized then gathered; token type 0 row; LayerNorm.
     table = g.rng.integers(-127, 128, size=(VOCAB, HIDDEN), dtype=np.int8)
-    word = g.op("DequantizeLinear", [g.const(table, "word"), g.const(np.float32(0.08 / 127), "word_s"),
-                                     g.const(np.int8(0), "word_z")])
-    x = g.op("Gather", [word, ids], axis=0)
+    # The int8 rows are gathered first and only they are dequantized, as transformers.js q8 models
+    # do: dequantizing the whole table before the Gather would write ~1 GB of f32 on every call.
+    rows = g.op("Gather", [g.const(table, "word"), ids], axis=0)
+    x = g.op("DequantizeLinear", [rows, g.const(np.float32(0.08 / 127), "word_s"), g.const(np.int8(0), "word_z")])
     x = g.op("Add", [x, g.const(g.rng.normal(0, 0.02, HIDDEN).astype(np.float32), "tok_type")])
     x = g.layer_norm(x)  # [B, S, d]
 
