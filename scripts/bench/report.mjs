@@ -47,7 +47,8 @@ export function prepare(dir, { model, peer }) {
     }
   }
   if (!peer) {
-    peer = path.join(dir, 'peer-q8.onnx');
+    // Named for its graph: a cached peer of the earlier graph (whole table dequantized) is not reused.
+    peer = path.join(dir, 'peer-q8-gather-first.onnx');
     if (!fs.existsSync(peer)) {
       console.log(`writing the ONNX peer to ${peer}`);
       const r = spawnSync('/usr/bin/python3', [path.join(repo, 'scripts/bench/make-onnx-peer.py'), `${peer}.part`], { stdio: 'inherit' });
