@@ -207,6 +207,27 @@ function wrapEngine(engine) {
 }
 
 /**
+ * The lifetime both loads share: `fill(loader)` pushes every byte into a new ModelLoader, which is
+ * then finished into the engine. On failure `source` is cancelled; the loader is always freed.
+ * @param {import('./sources.mjs').ChunkSource} source
+ * @param {(loader: any) => Promise<void>} fill
+ * @returns {Promise<Engine>}
+ */
+async function loadInto(Module, source, nThreads, signal, fill) {
+  const loader = new Module.ModelLoader();
+  try {
+    await fill(loader);
+    if (signal?.aborted) throw abortError(signal);
+    return wrapEngine(unwrap(loader.finish(nThreads)).engine);
+  } catch (err) {
+    source.cancel();
+    throw err;
+  } finally {
+    loader.delete();
+  }
+}
+
+/**
  * Streams a converted model file from `chunks` into a new ModelLoader; resolves to the engine.
  * The loader checks the header's and each tensor's CRC-32 as the bytes arrive. `chunks` is
  * cancelled on failure.
@@ -215,9 +236,8 @@ function wrapEngine(engine) {
  * @param {{ onProgress?: (progress: any) => void, signal?: AbortSignal }} options
  * @returns {Promise<Engine>}
  */
-export async function loadModelFile(Module, chunks, nThreads, { onProgress, signal }) {
-  const loader = new Module.ModelLoader();
-  try {
+export function loadModelFile(Module, chunks, nThreads, { onProgress, signal }) {
+  return loadInto(Module, chunks, nThreads, signal, async (loader) => {
     for (;;) {
       const chunk = await raceAbort(() => chunks.next(), signal);
       if (chunk === null) break;
@@ -232,14 +252,7 @@ export async function loadModelFile(Module, chunks, nThreads, { onProgress, sign
         }
       }
     }
-    if (signal?.aborted) throw abortError(signal);
-    return wrapEngine(unwrap(loader.finish(nThreads)).engine);
-  } catch (err) {
-    chunks.cancel();
-    throw err;
-  } finally {
-    loader.delete();
-  }
+  });
 }
 
 /**
@@ -252,44 +265,40 @@ export async function loadModelFile(Module, chunks, nThreads, { onProgress, sign
  * @param {{ onProgress?: (progress: any) => void, signal?: AbortSignal, onChunk?: (bytes: Uint8Array) => void }} options
  * @returns {Promise<Engine>}
  */
-export async function convertIntoEngine(Module, files, weights, nThreads, { onProgress, signal, onChunk }) {
-  const conv = new Module.StreamConverter();
-  const loader = new Module.ModelLoader();
-  try {
-    unwrap(conv.init({ ...files, safetensorsSize: weights.sizeHint }));
-    for (;;) {
-      const chunk = await raceAbort(() => weights.next(), signal).catch((err) => {
-        // e.g. the server closed the connection mid-body (fetch's TypeError "terminated")
-        throw err instanceof EmbeddingError ? err : new EmbeddingError('E_IO', `cannot read model.safetensors: ${err.message}`, { cause: err });
-      });
-      if (chunk === null) break;
-      if (signal?.aborted) throw abortError(signal);
-      const progress = unwrap(conv.push(chunk));
-      onProgress?.(progress);
-    }
-    if (signal?.aborted) throw abortError(signal);
-    // onChunk runs inside the synchronous finish(), where a thrown JS exception would unwind through
-    // wasm frames: its failure stops the conversion and is raised once finish() returns.
-    let chunkError;
-    const result = conv.finish(loader, onChunk ? (bytes) => {
-      try {
-        onChunk(bytes);
-        return true;
-      } catch (err) {
-        chunkError = err;
-        return false;
+export function convertIntoEngine(Module, files, weights, nThreads, { onProgress, signal, onChunk }) {
+  return loadInto(Module, weights, nThreads, signal, async (loader) => {
+    const conv = new Module.StreamConverter();
+    try {
+      unwrap(conv.init({ ...files, safetensorsSize: weights.sizeHint }));
+      for (;;) {
+        const chunk = await raceAbort(() => weights.next(), signal).catch((err) => {
+          // e.g. the server closed the connection mid-body (fetch's TypeError "terminated")
+          throw err instanceof EmbeddingError ? err : new EmbeddingError('E_IO', `cannot read model.safetensors: ${err.message}`, { cause: err });
+        });
+        if (chunk === null) break;
+        if (signal?.aborted) throw abortError(signal);
+        const progress = unwrap(conv.push(chunk));
+        onProgress?.(progress);
       }
-    } : undefined);
-    if (chunkError) throw chunkError;
-    unwrap(result);
-    return wrapEngine(unwrap(loader.finish(nThreads)).engine);
-  } catch (err) {
-    weights.cancel();
-    throw err;
-  } finally {
-    conv.delete();
-    loader.delete();
-  }
+      if (signal?.aborted) throw abortError(signal);
+      // onChunk runs inside the synchronous finish(), where a thrown JS exception would unwind through
+      // wasm frames: its failure stops the conversion and is raised once finish() returns.
+      let chunkError;
+      const result = conv.finish(loader, onChunk ? (bytes) => {
+        try {
+          onChunk(bytes);
+          return true;
+        } catch (err) {
+          chunkError = err;
+          return false;
+        }
+      } : undefined);
+      if (chunkError) throw chunkError;
+      unwrap(result);
+    } finally {
+      conv.delete();
+    }
+  });
 }
 
 /**
