@@ -12,9 +12,9 @@ import { parseEmbeddingRequest } from '../js/server.mjs';
 const HELP = `Usage:
   jina-v3-wasm convert <checkpoint-dir> -o <file> [--dtype int8|f32]
   jina-v3-wasm embed -m <file> [--task T] [--dimensions D] [--no-instruction]
-                     [--truncate] [--late-chunking] [--threads N]
+                     [--truncate] [--late-chunking] [--threads N] [--memory M]
   jina-v3-wasm tokenize -m <file>
-  jina-v3-wasm serve -m <file> [--port P] [--threads N]
+  jina-v3-wasm serve -m <file> [--port P] [--threads N] [--memory M]
   jina-v3-wasm --help | --version
 
 convert   Converts a Hugging Face checkpoint folder (config.json, model.safetensors,
@@ -33,6 +33,8 @@ embed     Reads a JSON array of strings on stdin, or a request object as serve t
           --late-chunking   the texts are consecutive chunks of one document (joined with no
                             separator): one pass, one embedding per chunk
           --threads N       worker threads (default: CPU count, at most 4)
+          --memory M        resident (default: the whole model in memory) | paged (the
+                            word-embedding table stays in the file; each call reads its rows)
 tokenize  Same input; writes [[ids...], ...] (with <s> and </s>) to stdout.
 serve     Answers POST /v1/embeddings on http://127.0.0.1:P (default 8080; 0 picks a free
           port) with the Jina and OpenAI request shapes: input, model, task, dimensions,
@@ -66,6 +68,7 @@ const COMMANDS = {
       truncate: { type: 'boolean', default: false },
       'late-chunking': { type: 'boolean', default: false },
       threads: { type: 'string' },
+      memory: { type: 'string' },
     },
     positionals: 0,
   },
@@ -81,6 +84,7 @@ const COMMANDS = {
       model: { type: 'string', short: 'm' },
       port: { type: 'string', default: '8080' },
       threads: { type: 'string' },
+      memory: { type: 'string' },
     },
     positionals: 0,
   },
@@ -176,6 +180,12 @@ async function runConvert(args) {
   await writeStdout(`${JSON.stringify({ ...result, dtype: values.dtype })}\n`);
 }
 
+/** `--memory`: resident | paged (undefined: the load's default). */
+function memoryMode(value) {
+  if (value === undefined || value === 'resident' || value === 'paged') return value;
+  throw new UsageError(`--memory must be resident or paged, got "${value}"`);
+}
+
 /**
  * Loads the model of `-m`, runs `fn(model, texts, options)` on the texts of stdin (options: those of
  * a request object there), and always frees the model.
@@ -183,8 +193,9 @@ async function runConvert(args) {
 async function withModel(command, values, fn) {
   const file = requireFlag(command, '-m', values.model);
   const threads = positiveInt('--threads', values.threads);
+  const memory = memoryMode(values.memory);
   const { texts, options } = parseStdin(await readStdin());
-  const model = await JinaEmbeddings.load(file, { threads });
+  const model = await JinaEmbeddings.load(file, { threads, memory });
   try {
     return await fn(model, texts, options);
   } finally {
@@ -228,8 +239,9 @@ async function runServe(args) {
   const file = requireFlag('serve', '-m', values.model);
   if (!/^[0-9]+$/.test(values.port) || Number(values.port) > 65535) throw new UsageError(`--port must be 0..65535, got "${values.port}"`);
   const threads = positiveInt('--threads', values.threads);
+  const memory = memoryMode(values.memory);
   const { createEmbeddingServer } = await import('../js/server.mjs');
-  const model = await JinaEmbeddings.load(file, { threads });
+  const model = await JinaEmbeddings.load(file, { threads, memory });
   const server = createEmbeddingServer(model);
   await new Promise((resolve, reject) => {
     server.once('error', (err) => reject(new EmbeddingError('E_IO', `cannot listen on 127.0.0.1:${values.port}: ${err.message}`)));

@@ -3,7 +3,7 @@
 // opaque handle, and gets plain results (or EmbeddingErrors) back from here.
 import { defaultThreads } from './env.mjs';
 import { abortError, EmbeddingError, raceAbort, unwrap } from './errors.mjs';
-import { CHUNK_BYTES } from './sources.mjs';
+import { CHUNK_BYTES, readRanges } from './sources.mjs';
 import { detectVariant, VARIANTS } from './variant.mjs';
 
 /**
@@ -187,22 +187,35 @@ export function moduleVariant(Module) {
 
 /**
  * A loaded model in the engine: the Embind Engine with every result unwrapped (failures thrown as
- * EmbeddingError). `delete()` frees it; no call may follow.
+ * EmbeddingError). `delete()` frees it (and closes a paged model's source); no call may follow.
  * @typedef {{
  *   info(): Record<string, any>,
- *   embed(texts: string[], options: Record<string, unknown>): { embeddings: Float32Array, dim: number, totalTokens: number },
+ *   embed(texts: string[], options: Record<string, unknown>): Promise<{ embeddings: Float32Array, dim: number, totalTokens: number }>,
  *   tokenize(texts: string[], options: { truncate: boolean }): Int32Array[],
+ *   pagedStats(): { rowsRead: number, bytesRead: number, rangesRead: number, rowsCached: number } | null,
  *   delete(): void,
  * }} Engine
  */
 
-/** @returns {Engine} */
-function wrapEngine(engine) {
+/**
+ * @param {import('./sources.mjs').RandomAccess | null} pages paged memory: where the rows are read
+ * @returns {Engine}
+ */
+function wrapEngine(engine, pages) {
   return {
     info: () => unwrap(engine.info()),
-    embed: (texts, options) => unwrap(engine.embed(texts, options)),
+    // Paged memory: a call whose rows are not all cached answers { needs: ranges }; once they are
+    // read, supply() runs it.
+    async embed(texts, options) {
+      const result = unwrap(engine.embed(texts, options));
+      return result.needs ? unwrap(engine.supply(await readRanges(pages, result.needs))) : result;
+    },
     tokenize: (texts, options) => unwrap(engine.tokenize(texts, options)).ids,
-    delete: () => engine.delete(),
+    pagedStats: () => unwrap(engine.pagedStats()),
+    delete: () => {
+      engine.delete();
+      pages?.close();
+    },
   };
 }
 
@@ -211,14 +224,15 @@ function wrapEngine(engine) {
  * then finished into the engine. On failure `source` is cancelled; the loader is always freed.
  * @param {import('./sources.mjs').ChunkSource} source
  * @param {(loader: any) => Promise<void>} fill
+ * @param {{ memory?: 'resident' | 'paged', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null }} [memory]
  * @returns {Promise<Engine>}
  */
-async function loadInto(Module, source, nThreads, signal, fill) {
-  const loader = new Module.ModelLoader();
+async function loadInto(Module, source, nThreads, signal, fill, { memory = 'resident', rowCache, pages = null } = {}) {
+  const loader = new Module.ModelLoader({ memory, rowCache });
   try {
     await fill(loader);
     if (signal?.aborted) throw abortError(signal);
-    return wrapEngine(unwrap(loader.finish(nThreads)).engine);
+    return wrapEngine(unwrap(loader.finish(nThreads)).engine, memory === 'paged' ? pages : null);
   } catch (err) {
     source.cancel();
     throw err;
@@ -231,12 +245,17 @@ async function loadInto(Module, source, nThreads, signal, fill) {
  * Streams a converted model file from `chunks` into a new ModelLoader; resolves to the engine.
  * The loader checks the header's and each tensor's CRC-32 as the bytes arrive. `chunks` is
  * cancelled on failure.
+ * With `memory: 'paged'` the word-embedding table is checked as it passes but not kept: calls read
+ * its rows from `pages` (the same file), which the engine closes when deleted.
  * @param {import('./sources.mjs').ChunkSource} chunks
  * @param {number} nThreads
- * @param {{ onProgress?: (progress: any) => void, signal?: AbortSignal }} options
+ * @param {{
+ *   onProgress?: (progress: any) => void, signal?: AbortSignal,
+ *   memory?: 'resident' | 'paged', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null,
+ * }} options
  * @returns {Promise<Engine>}
  */
-export function loadModelFile(Module, chunks, nThreads, { onProgress, signal }) {
+export function loadModelFile(Module, chunks, nThreads, { onProgress, signal, memory, rowCache, pages }) {
   return loadInto(Module, chunks, nThreads, signal, async (loader) => {
     for (;;) {
       const chunk = await raceAbort(() => chunks.next(), signal);
@@ -252,7 +271,7 @@ export function loadModelFile(Module, chunks, nThreads, { onProgress, signal }) 
         }
       }
     }
-  });
+  }, { memory, rowCache, pages });
 }
 
 /**

@@ -21,3 +21,21 @@ export async function defaultThreads() {
   if (!n && hasNodeBuiltins) n = (await import('node:os')).availableParallelism();
   return Math.max(1, Math.min(MAX_DEFAULT_THREADS, n || 1));
 }
+
+/** Cloudflare Workers (workerd): 128 MB per isolate, JS heap and wasm memory together. */
+export const isCloudflareWorker = globalThis.navigator?.userAgent === 'Cloudflare-Workers';
+
+/** Device memory at or under which a page pages the embedding table (navigator.deviceMemory, GiB). */
+const SMALL_DEVICE_GIB = 4;
+
+/**
+ * The residency a load picks when not told: 'paged' where memory is tight (a Worker; a page on a
+ * device reporting ≤ 4 GiB, i.e. most phones) and the source can be read at an offset, else
+ * 'resident'.
+ * @returns {'resident' | 'paged'}
+ */
+export function defaultMemory() {
+  if (isCloudflareWorker) return 'paged';
+  const gib = globalThis.navigator?.deviceMemory;
+  return typeof gib === 'number' && gib <= SMALL_DEVICE_GIB ? 'paged' : 'resident';
+}

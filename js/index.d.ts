@@ -2,7 +2,7 @@
 
 /**
  * The code of an {@link EmbeddingError}: those of the core (also listed at run time by the wasm
- * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED` and `E_ABORTED`, in the
+ * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED`, `E_ABORTED` and `E_NO_RANGE`, in the
  * order of src/base/error_codes.def. The command line's `E_USAGE` (bad command line) and
  * `E_INTERNAL` (an unexpected failure, also the HTTP server's 500) are not members: they appear
  * only in the CLI's and the server's JSON, never on an EmbeddingError.
@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'E_IO'
   | 'E_LIMIT'
   | 'E_DISPOSED'
-  | 'E_ABORTED';
+  | 'E_ABORTED'
+  | 'E_NO_RANGE';
 
 /** Every failure of this package; `code` is stable, `message` is for people. */
 export class EmbeddingError extends Error {
@@ -68,7 +69,41 @@ export type ModelSource =
   | Response
   | ReadableStream<Uint8Array>
   | AsyncIterable<Uint8Array>
+  | RandomAccessReader
   | CheckpointFiles;
+
+/**
+ * A model file read at any offset, for paged memory: e.g. over a Cloudflare R2 binding,
+ * `{ size: head.size, read: async (offset, length) => new Uint8Array(await (await bucket.get(key, { range: { offset, length } })).arrayBuffer()) }`.
+ */
+export interface RandomAccessReader {
+  /** The file's size in bytes. */
+  size: number;
+  /** Exactly `length` bytes from `offset` (fewer, or a throw, is `E_IO`). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Ranges closer than this many bytes are read as one. Default 65536. */
+  mergeGap?: number;
+  /** Called once the model is disposed. */
+  close?(): void;
+}
+
+/**
+ * How much of the model is held in memory. `'resident'`: all of it. `'paged'`: all but the
+ * word-embedding table (about half of the int8 model), whose rows each call reads from the source
+ * (a file path, a URL whose server answers Range requests, a Blob/File, bytes or a
+ * {@link RandomAccessReader}) into a bounded cache, checked against per-row checksums.
+ */
+export type MemoryMode = 'resident' | 'paged';
+
+/** Paged memory: what reading rows has cost so far. */
+export interface PageStats {
+  rowsRead: number;
+  bytesRead: number;
+  /** Ranges the engine asked for (nearby ones may have been read together). */
+  rangesRead: number;
+  /** Rows in the cache now. */
+  rowsCached: number;
+}
 
 /**
  * The official checkpoint's files, converted while `weights` (model.safetensors) streams in.
@@ -145,6 +180,15 @@ export interface LoadOptions {
   maxTexts?: number;
   /** Default for every embed() call's `maxTokens`. */
   maxTokens?: number;
+  /**
+   * Model files: `'resident'` or `'paged'` (see {@link MemoryMode}). Default: `'paged'` in
+   * Cloudflare Workers and on devices reporting ≤ 4 GiB (`navigator.deviceMemory`) when the source
+   * can be read at an offset, else `'resident'`. `'paged'` with a source that can only stream is
+   * `E_NO_RANGE`; with a checkpoint, `E_INVALID_ARGUMENT`.
+   */
+  memory?: MemoryMode;
+  /** Paged memory: rows kept between calls (a call that needs more keeps its own). Default 16384 (about 18 MB for the real model). */
+  rowCache?: number;
 }
 
 export interface EmbedOptions<T extends EmbeddingType = EmbeddingType> {
@@ -227,6 +271,8 @@ export interface ModelInfo {
   modelType: 'int8' | 'f32';
   /** Threads the engine runs with. */
   threads: number;
+  /** How much of the model is held in memory (`LoadOptions.memory`, or what the load picked). */
+  memory: MemoryMode;
   /** The wasm build running it (see `LoadOptions.variant`); `'custom'` for a module passed in. */
   variant: Variant | 'custom';
   /**
@@ -283,6 +329,9 @@ export class JinaEmbeddings {
 
   /** Loads a converted model file, streaming it into the engine chunk by chunk. */
   static load(source: ModelSource, options?: LoadOptions): Promise<JinaEmbeddings>;
+
+  /** Paged memory: what reading rows has cost so far; `null` for a resident model. Throws `E_DISPOSED` after dispose. */
+  readonly pageStats: PageStats | null;
 }
 
 export interface ConvertOptions {

@@ -3,9 +3,9 @@
 import { checkpointSource, loadCheckpoint } from './convert.mjs';
 import { EMBEDDING_TYPES, encodeEmbedding } from './encoding.mjs';
 import { loadModelFile, loadModule, moduleVariant, startModule } from './engine.mjs';
-import { defaultThreads } from './env.mjs';
+import { defaultMemory, defaultThreads } from './env.mjs';
 import { abortError, disposedError, EmbeddingError, raceAbort } from './errors.mjs';
-import { openSource } from './sources.mjs';
+import { openRandomAccess, openSource, randomAccessChunks } from './sources.mjs';
 import { detectVariant } from './variant.mjs';
 
 export { convertCheckpoint } from './convert.mjs';
@@ -18,6 +18,31 @@ export { canUseThreads, detectVariant, hasRelaxedSimd, VARIANTS } from './varian
 const MODEL_NAME = 'jina-embeddings-v3';
 
 const SPAN_CONVENTIONS = ['exact', 'late-chunking'];
+
+/** Residency modes: how much of the model is held in memory (LoadOptions.memory). */
+const MEMORY_MODES = ['resident', 'paged'];
+
+/**
+ * Opens a model file for loading in the memory mode asked for (or picked: defaultMemory()), and
+ * resolves to what loadModelFile takes. Paged memory reads the file at offsets: a source that can
+ * only stream is E_NO_RANGE when paged was asked for, and resident when it was only the default.
+ */
+async function openModelFile(source, memory, signal) {
+  const wanted = memory ?? defaultMemory();
+  if (wanted === 'paged') {
+    let pages = null;
+    try {
+      pages = await openRandomAccess(source, signal);
+    } catch (err) {
+      if (memory || err?.code !== 'E_NO_RANGE') throw err;
+    }
+    if (pages) return { chunks: randomAccessChunks(pages), memory: 'paged', pages };
+    if (memory) {
+      throw new EmbeddingError('E_NO_RANGE', 'paged memory reads the model file at offsets: pass a file path, a URL whose server answers Range requests, a Blob, bytes, or { size, read(offset, length) }, not a stream');
+    }
+  }
+  return { chunks: await openSource(source, signal), memory: 'resident', pages: null };
+}
 
 function asTexts(input) {
   const texts = typeof input === 'string' ? [input] : input;
@@ -62,10 +87,16 @@ export class JinaEmbeddings {
    * @param {import('./index.d.ts').LoadOptions} [options]
    * @returns {Promise<JinaEmbeddings>}
    */
-  static async load(source, { threads, onProgress, signal, module, variant, wasmModule, dtype, cache, cacheKey, maxTexts, maxTokens } = {}) {
+  static async load(source, { threads, onProgress, signal, module, variant, wasmModule, dtype, cache, cacheKey, maxTexts, maxTokens, memory, rowCache } = {}) {
     if (signal?.aborted) throw abortError(signal);
     if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
       throw new EmbeddingError('E_INVALID_ARGUMENT', `threads must be a positive integer, got ${threads}`);
+    }
+    if (memory !== undefined && !MEMORY_MODES.includes(memory)) {
+      throw new EmbeddingError('E_INVALID_ARGUMENT', `memory must be one of ${MEMORY_MODES.join(', ')}, got ${memory}`);
+    }
+    if (rowCache !== undefined && !(Number.isSafeInteger(rowCache) && rowCache >= 1)) {
+      throw new EmbeddingError('E_INVALID_ARGUMENT', `rowCache must be a positive integer, got ${rowCache}`);
     }
     // A build chosen by feature detection falls back to the next one that starts (engine.mjs); one
     // asked for (variant, wasmModule, module) is exactly that build.
@@ -78,9 +109,21 @@ export class JinaEmbeddings {
     // The single-thread build has no thread pool: it runs on the calling thread (info.threads = 1).
     const nThreads = running === 'wasm-st' ? 1 : threads ?? (await defaultThreads());
     const ckpt = await raceAbort(() => checkpointSource(source), signal);
-    const engine = ckpt
-      ? await loadCheckpoint(Module, ckpt, { nThreads, onProgress, signal, dtype, cache, cacheKey })
-      : await loadModelFile(Module, await openSource(source, signal), nThreads, { onProgress, signal });
+    if (ckpt && memory === 'paged') {
+      throw new EmbeddingError('E_INVALID_ARGUMENT', 'paged memory loads a converted model file: convert the checkpoint first (`jina-v3-wasm convert`)');
+    }
+    let engine;
+    if (ckpt) {
+      engine = await loadCheckpoint(Module, ckpt, { nThreads, onProgress, signal, dtype, cache, cacheKey });
+    } else {
+      const file = await openModelFile(source, memory, signal);
+      try {
+        engine = await loadModelFile(Module, file.chunks, nThreads, { onProgress, signal, memory: file.memory, rowCache, pages: file.pages });
+      } catch (err) {
+        file.pages?.close();
+        throw err;
+      }
+    }
     let info;
     try {
       // Which build runs it (see variant.mjs): useful to check that threads really are on.
@@ -101,6 +144,16 @@ export class JinaEmbeddings {
   get info() {
     if (this.#disposed) throw disposedError();
     return this.#info;
+  }
+
+  /**
+   * Paged memory: what reading rows has cost so far (rows, bytes and ranges read, rows cached now);
+   * null for a resident model.
+   * @returns {import('./index.d.ts').PageStats | null}
+   */
+  get pageStats() {
+    if (this.#disposed) throw disposedError();
+    return this.#engine.pagedStats();
   }
 
   /** Runs `fn(engine)` after every earlier call on this instance has settled. */
@@ -160,8 +213,8 @@ export class JinaEmbeddings {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#run((engine) => {
-      const { embeddings, dim, totalTokens } = engine.embed(texts, options);
+    return this.#run(async (engine) => {
+      const { embeddings, dim, totalTokens } = await engine.embed(texts, options);
       const data = [];
       for (let i = 0; i < embeddings.length / dim; i++) {
         // Views into the one fresh result array: no per-row copy for 'float'.

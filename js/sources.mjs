@@ -1,5 +1,7 @@
-// Model sources as pull-based chunk iterators: a local file (Node), a URL, a Response, a Blob, a
-// stream, an async iterable or bytes. Nothing here reads a whole model into memory.
+// Model sources as pull-based chunk iterators (a local file (Node), a URL, a Response, a Blob, a
+// stream, an async iterable or bytes), and as random-access readers for paged memory (a local file,
+// a URL that answers Range requests, a Blob, bytes, or any { size, read(offset, length) }). Nothing
+// here reads a whole model into memory.
 import { hasNodeBuiltins } from './env.mjs';
 import { abortError, EmbeddingError, raceAbort } from './errors.mjs';
 
@@ -169,4 +171,215 @@ export async function readSourceText(source, signal) {
   const parts = [];
   for (let c; (c = await chunks.next()) !== null;) parts.push(c);
   return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
+}
+
+/**
+ * A source read at any offset (paged memory): `read` resolves to exactly `length` bytes or fails
+ * with E_IO; ranges closer than `mergeGap` bytes are worth reading as one; `close()` releases it.
+ * @typedef {{
+ *   size: number,
+ *   mergeGap: number,
+ *   read(offset: number, length: number): Promise<Uint8Array>,
+ *   close(): void,
+ * }} RandomAccess
+ */
+
+/** Reads in flight at once when a call's rows are paged in (a file's thread pool, HTTP connections). */
+const PARALLEL_READS = 8;
+
+/** `read()` result checked for length: a short or missing read is E_IO, never a shorter row. */
+function checkedRead(read, what) {
+  return async (offset, length) => {
+    let bytes;
+    try {
+      bytes = await read(offset, length);
+    } catch (err) {
+      if (err instanceof EmbeddingError) throw err;
+      throw new EmbeddingError('E_IO', `cannot read ${what} at offset ${offset}: ${err?.message ?? err}`, { cause: err });
+    }
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength !== length) {
+      const got = bytes instanceof Uint8Array ? `${bytes.byteLength} bytes` : typeof bytes;
+      throw new EmbeddingError('E_IO', `${what}: a read of ${length} bytes at offset ${offset} returned ${got} (did the file change?)`);
+    }
+    return bytes;
+  };
+}
+
+/** @returns {Promise<RandomAccess>} */
+async function fileRandomAccess(filePath) {
+  const fs = await import('node:fs');
+  let handle;
+  try {
+    handle = await fs.promises.open(filePath, 'r');
+  } catch (err) {
+    throw new EmbeddingError('E_IO', `cannot read model file ${filePath}: ${err.message}`, { cause: err });
+  }
+  const { size } = await handle.stat();
+  let closed = false;
+  return {
+    size,
+    mergeGap: 4096,
+    read: checkedRead(async (offset, length) => {
+      if (closed) throw new EmbeddingError('E_DISPOSED', 'the model file has been closed');
+      const buffer = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === length ? buffer : buffer.subarray(0, done);
+    }, `model file ${filePath}`),
+    close() {
+      if (closed) return;
+      closed = true;
+      handle.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * A URL whose server answers Range requests (206 with Content-Range): anything else is E_NO_RANGE,
+ * found out by a first request for one byte.
+ * @returns {Promise<RandomAccess>}
+ */
+async function urlRandomAccess(url, signal) {
+  const resolved = new URL(url, globalThis.location?.href);
+  const get = async (offset, length, abort) => {
+    let res;
+    try {
+      res = await fetch(resolved, { headers: { Range: `bytes=${offset}-${offset + length - 1}` }, signal: abort });
+    } catch (err) {
+      if (abort?.aborted) throw abortError(abort);
+      throw new EmbeddingError('E_IO', `cannot download ${resolved}: ${err.message}`, { cause: err });
+    }
+    if (res.status !== 206) {
+      res.body?.cancel().catch(() => {});
+      if (res.ok) throw new EmbeddingError('E_NO_RANGE', `${resolved} ignores Range requests (HTTP ${res.status}): paged memory cannot read it; load it resident`);
+      throw new EmbeddingError('E_IO', `model download failed: HTTP ${res.status} ${res.statusText} (${resolved})`);
+    }
+    return res;
+  };
+  const first = await get(0, 1, signal);
+  const size = Number(/\/(\d+)\s*$/.exec(first.headers.get('content-range') ?? '')?.[1]);
+  await first.arrayBuffer();
+  if (!Number.isSafeInteger(size)) {
+    throw new EmbeddingError('E_NO_RANGE', `${resolved} answers Range requests without the file size (Content-Range)`);
+  }
+  return {
+    size,
+    // A round trip costs more than reading through a gap of this size.
+    mergeGap: 256 * 1024,
+    read: checkedRead(async (offset, length) => new Uint8Array(await (await get(offset, length)).arrayBuffer()), String(resolved)),
+    close() {},
+  };
+}
+
+/** @returns {RandomAccess} */
+function bytesRandomAccess(bytes) {
+  return {
+    size: bytes.byteLength,
+    mergeGap: 0,
+    read: checkedRead(async (offset, length) => bytes.subarray(offset, offset + length), 'model bytes'),
+    close() {},
+  };
+}
+
+/** @returns {RandomAccess} */
+function blobRandomAccess(blob) {
+  return {
+    size: blob.size,
+    mergeGap: 64 * 1024,
+    read: checkedRead(async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()), 'model Blob'),
+    close() {},
+  };
+}
+
+/** A user's reader, e.g. over a Cloudflare R2 binding: `{ size, read(offset, length) }`. */
+function isReader(source) {
+  return source !== null && typeof source === 'object' && typeof source.read === 'function' &&
+    Number.isSafeInteger(source.size) && source.size >= 0;
+}
+
+/**
+ * Opens a source for reading at any offset, or resolves to null for one that can only stream (a
+ * Response, a stream, an async iterable). A URL is asked for one byte to see that its server
+ * answers Range requests (E_NO_RANGE if not).
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<RandomAccess | null>}
+ */
+export function openRandomAccess(source, signal) {
+  return raceAbort(async () => {
+    if (typeof source === 'string' || source instanceof URL) {
+      return isLocalPath(source) ? fileRandomAccess(source) : urlRandomAccess(source, signal);
+    }
+    if (source instanceof ArrayBuffer) return bytesRandomAccess(new Uint8Array(source));
+    if (ArrayBuffer.isView(source)) return bytesRandomAccess(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));
+    if (typeof Blob !== 'undefined' && source instanceof Blob) return blobRandomAccess(source);
+    if (isReader(source)) {
+      return { size: source.size, mergeGap: source.mergeGap ?? 64 * 1024, read: checkedRead((o, n) => source.read(o, n), 'model source'), close: () => source.close?.() };
+    }
+    return null;
+  }, signal);
+}
+
+/**
+ * The whole of a random-access source as chunks, in order, one read ahead (what a load pushes).
+ * @param {RandomAccess} ra
+ * @returns {ChunkSource}
+ */
+export function randomAccessChunks(ra) {
+  let offset = 0;
+  let ahead = null;
+  const readAt = (at) => {
+    const p = ra.read(at, Math.min(FILE_READ_BYTES, ra.size - at));
+    p.catch(() => {});  // observed when awaited by next(); a cancelled load never awaits it
+    return p;
+  };
+  return {
+    sizeHint: ra.size,
+    async next() {
+      if (offset >= ra.size) return null;
+      const chunk = await (ahead ?? readAt(offset));
+      offset += chunk.byteLength;
+      ahead = offset < ra.size ? readAt(offset) : null;
+      return chunk;
+    },
+    cancel() {},
+  };
+}
+
+/**
+ * The bytes of `ranges` ([offset, length, ...]) read from `ra` and concatenated, PARALLEL_READS
+ * reads at a time; ranges within `ra.mergeGap` of each other are read as one.
+ * @param {RandomAccess} ra
+ * @param {Float64Array} ranges
+ * @returns {Promise<Uint8Array>}
+ */
+export async function readRanges(ra, ranges) {
+  let total = 0;
+  for (let i = 1; i < ranges.length; i += 2) total += ranges[i];
+  const out = new Uint8Array(total);
+  // Reads: [file offset, length, [out position, file offset, length] of each range inside it].
+  const reads = [];
+  for (let i = 0, at = 0; i < ranges.length; at += ranges[i + 1], i += 2) {
+    const [offset, length] = [ranges[i], ranges[i + 1]];
+    const last = reads[reads.length - 1];
+    if (last && offset - (last.offset + last.length) <= ra.mergeGap) {
+      last.length = offset + length - last.offset;
+    } else {
+      reads.push({ offset, length, parts: [] });
+    }
+    reads[reads.length - 1].parts.push([at, offset, length]);
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < reads.length) {
+      const r = reads[next++];
+      const bytes = await ra.read(r.offset, r.length);
+      for (const [at, offset, length] of r.parts) out.set(bytes.subarray(offset - r.offset, offset - r.offset + length), at);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, reads.length) }, worker));
+  return out;
 }

@@ -80,6 +80,7 @@ class Engine {
     o.set("maxLength", e_->max_length());
     o.set("modelType", std::string(e_->model().int8() ? "int8" : "f32"));
     o.set("threads", e_->model().threads());
+    o.set("memory", std::string(e_->model().paged() ? "paged" : "resident"));
     return o;
   }
 
@@ -109,12 +110,11 @@ class Engine {
     EmbedOptions o;
     st = ReadOptions(options, list.size(), &o);
     if (!st.ok()) return ErrorResult(st);
-    EmbedResult r;
-    st = e_->Embed(list, o, &r);
+    CallPlan plan;
+    st = e_->Plan(list, o, &plan);
     if (!st.ok()) return ErrorResult(st);
-    return ResultVal(r);
+    return Start(std::move(plan));
   }
-
   val embedTokenSpans(std::string text, val spans, val options) {
     std::vector<int32_t> flat = emscripten::convertJSArrayToNumberVector<int32_t>(spans);
     if (flat.size() % 2) return ErrorResult(Status(Code::kInvalidArgument, "spans must be [start, end) pairs"));
@@ -123,13 +123,75 @@ class Engine {
     EmbedOptions o;
     Status st = ReadOptions(options, 1, &o);
     if (!st.ok()) return ErrorResult(st);
-    EmbedResult r;
-    st = e_->EmbedTokenSpans(text, pairs, o, &r);
+    CallPlan plan;
+    st = e_->PlanTokenSpans(text, pairs, o, &plan);
     if (!st.ok()) return ErrorResult(st);
-    return ResultVal(r);
+    return Start(std::move(plan));
+  }
+  // Paged memory: the bytes of the ranges the last embed asked for ({ needs }), concatenated; then
+  // that call runs. On failure nothing is cached and the instance stays usable.
+  val supply(val bytes) {
+    if (!pending_->active) return ErrorResult(Status(Code::kState, "no embed call is waiting for rows"));
+    pending_->active = false;
+    CallPlan plan = std::move(pending_->plan);
+    std::vector<uint8_t> buffer;
+    CopyIn(bytes, &buffer);
+    Status st = e_->model().paged()->Supply(buffer.data(), buffer.size());
+    if (!st.ok()) return ErrorResult(st);
+    return Run(plan);
+  }
+  // Paged memory: rows read, bytes and ranges so far, rows cached now.
+  val pagedStats() const {
+    const PagedRows* paged = e_->model().paged();
+    if (!paged) return val::null();
+    const PagedStats s = paged->stats();
+    val o = val::object();
+    o.set("rowsRead", static_cast<double>(s.rows_read));
+    o.set("bytesRead", static_cast<double>(s.bytes_read));
+    o.set("rangesRead", static_cast<double>(s.ranges_read));
+    o.set("rowsCached", static_cast<double>(s.rows_cached));
+    return o;
   }
 
  private:
+  // Runs a planned call, or (paged memory, rows missing) returns { needs: [offset, length, ...] }
+  // and keeps the plan for supply().
+  val Start(CallPlan plan) {
+    pending_->active = false;
+    PagedRows* paged = e_->model().paged();
+    if (paged) {
+      std::vector<const std::vector<int32_t>*> ids;
+      for (const auto& seq : plan.ids) ids.push_back(&seq);
+      std::vector<RowRange> ranges;
+      Status st = paged->Need(ids, &ranges);
+      if (!st.ok()) return ErrorResult(st);
+      if (!ranges.empty()) {
+        std::vector<double> flat;
+        for (const RowRange& r : ranges) {
+          flat.push_back(static_cast<double>(r.offset));
+          flat.push_back(static_cast<double>(r.length));
+        }
+        pending_->plan = std::move(plan);
+        pending_->active = true;
+        val o = val::object();
+        o.set("needs", CopyOut("Float64Array", flat.data(), flat.size()));
+        return o;
+      }
+    }
+    return Run(plan);
+  }
+  val Run(const CallPlan& plan) {
+    EmbedResult r;
+    Status st = e_->Run(plan, &r);
+    if (!st.ok()) return ErrorResult(st);
+    return ResultVal(r);
+  }
+  struct Pending {
+    bool active = false;
+    CallPlan plan;
+  };
+  std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
+
   Status Task(const val& v, int* index) const {
     if (v.isNull() || v.isUndefined()) {
       *index = -1;
@@ -205,6 +267,8 @@ class Engine {
 
 class JsModelLoader {
  public:
+  // options: { memory: "resident" | "paged", rowCache: rows kept between calls (paged) }
+  explicit JsModelLoader(val options) : loader_(Memory(options)) {}
   val push(val chunk) {
     // Straight from the JS array to where the loader keeps each byte (a tensor's buffer), through
     // views made at each copy (the heap may have grown since).
@@ -235,6 +299,13 @@ class JsModelLoader {
   }
 
  private:
+  static MemoryOptions Memory(const val& options) {
+    MemoryOptions m;
+    if (options.isUndefined() || options.isNull()) return m;
+    m.paged = options["memory"].isString() && options["memory"].as<std::string>() == "paged";
+    if (options["rowCache"].isNumber()) m.row_cache = static_cast<size_t>(options["rowCache"].as<double>());
+    return m;
+  }
   ModelLoader loader_;
 };
 
@@ -399,9 +470,11 @@ EMSCRIPTEN_BINDINGS(jina_v3_wasm) {
       .function("info", &GuardedMethod<&Engine::info>::Call)
       .function("tokenize", &GuardedMethod<&Engine::tokenize>::Call)
       .function("embed", &GuardedMethod<&Engine::embed>::Call)
-      .function("embedTokenSpans", &GuardedMethod<&Engine::embedTokenSpans>::Call);
+      .function("embedTokenSpans", &GuardedMethod<&Engine::embedTokenSpans>::Call)
+      .function("supply", &GuardedMethod<&Engine::supply>::Call)
+      .function("pagedStats", &GuardedMethod<&Engine::pagedStats>::Call);
   emscripten::class_<JsModelLoader>("ModelLoader")
-      .constructor<>()
+      .constructor<val>()
       .function("push", &GuardedMethod<&JsModelLoader::push>::Call)
       .function("finish", &GuardedMethod<&JsModelLoader::finish>::Call);
   emscripten::class_<JsStreamConverter>("StreamConverter")

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Speed and memory of a converted model in Node: load time, peak RSS and embedding latency for
 // fixed token-count workloads, each thread count in a fresh process.
-//   node scripts/bench/node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c]
+//   node scripts/bench/node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c] [--memory resident|paged]
 // Workloads: a 1×16, b 8×128, c 1×512, d 1×2048, e 1×8192 tokens (with <s>/</s>, no task).
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -23,11 +23,12 @@ if (!model) {
 }
 const runs = +opt('--runs', 5);
 const workloads = opt('--workloads', 'a,b,c').split(',');
+const memory = opt('--memory', 'resident');
 
 
 async function child(threads) {
   const t0 = performance.now();
-  const m = await JinaEmbeddings.load(model, { threads });
+  const m = await JinaEmbeddings.load(model, { threads, memory });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
   const out = { threads, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, workloads: {} };
@@ -47,6 +48,8 @@ async function child(threads) {
     out.workloads[w] = { count, tokens: actual, medianMs: median, minMs: times[0], maxMs: times.at(-1),
       tokensPerS: (count * actual) / (median / 1000) };
   }
+  // Paged: what the warm-ups and timed runs read (rows of a repeated text are read once).
+  out.pageStats = m.pageStats;
   await m.dispose();
   out.peakRssMB = process.resourceUsage().maxRSS / 1024;
   console.log(JSON.stringify(out));
@@ -57,7 +60,7 @@ if (args.includes('--child')) {
   await child(+opt('--threads'));
 } else {
   const load = os.loadavg()[0];
-  console.log(`model ${model}; ${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` +
+  console.log(`model ${model}, ${memory} memory; ${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` +
     (load > 0.5 ? ' (machine busy: figures are not trustworthy)' : ''));
   console.log('threads | load ms | RSS after load MB | peak RSS MB | workload: median ms (min–max), tokens/s');
   for (const threads of opt('--threads', '1,2').split(',').map(Number)) {
@@ -66,5 +69,6 @@ if (args.includes('--child')) {
     const parts = Object.entries(res.workloads).map(([w, r]) =>
       `${w} ${r.count}×${r.tokens}: ${r.medianMs.toFixed(0)} ms (${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)}), ${r.tokensPerS.toFixed(0)} tok/s`);
     console.log(`${threads} | ${res.loadMs.toFixed(0)} | ${res.rssAfterLoadMB.toFixed(0)} | ${res.peakRssMB.toFixed(0)} | ${parts.join('; ')}`);
+    if (res.pageStats) console.log(`  paged reads: ${JSON.stringify(res.pageStats)}`);
   }
 }

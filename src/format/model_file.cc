@@ -192,6 +192,13 @@ Status ParseHeader(const std::string& json, ModelHeader* out) {
 ModelStreamReader::ModelStreamReader(HeaderFn on_header, TensorFn on_tensor)
     : on_header_(std::move(on_header)), on_tensor_(std::move(on_tensor)) {}
 
+void ModelStreamReader::PassThrough(std::function<bool(const TensorEntry&)> which, PassFn fn) {
+  pass_which_ = std::move(which);
+  pass_fn_ = std::move(fn);
+}
+
+bool ModelStreamReader::Passed(const TensorEntry& t) const { return pass_which_ && pass_which_(t); }
+
 Status ModelStreamReader::ConsumePreamble() {
   if (std::memcmp(pending_.data(), kModelMagic, 8) != 0) {
     return Format("not a jina-v3-wasm model file (bad magic); convert the checkpoint with `jina-v3-wasm convert`");
@@ -218,6 +225,7 @@ Status ModelStreamReader::ConsumeHeader() {
   JV3_RETURN_IF_ERROR(ParseHeader(pending_, &header_));
   std::string().swap(pending_);
   data_start_ = AlignUp(kPreambleSize + header_size_);
+  header_.data_start = data_start_;
   progress_.bytes_total = data_start_ + header_.data_size;
   progress_.tensors_total = static_cast<int>(header_.tensors.size());
   progress_.phase = "tensors";
@@ -229,6 +237,13 @@ Status ModelStreamReader::ConsumeHeader() {
 Status ModelStreamReader::StartNextTensor() {
   while (next_tensor_ < header_.tensors.size()) {
     const TensorEntry& t = header_.tensors[next_tensor_];
+    if (Passed(t)) {
+      pass_crc_ = 0;
+      if (t.size > 0) return Status::Ok();
+      ++next_tensor_;
+      ++progress_.tensors_ready;
+      continue;
+    }
     JV3_RETURN_IF_ERROR(OrOutOfMemory(
         [&] {
           staging_.clear();
@@ -253,6 +268,22 @@ Status ModelStreamReader::FinishTensorIfComplete() {
                   "model file: tensor " + t.name + " does not match its checksum (corrupt or tampered file)");
   }
   JV3_RETURN_IF_ERROR(on_tensor_(t, std::move(staging_)));
+  ++next_tensor_;
+  ++progress_.tensors_ready;
+  return StartNextTensor();
+}
+
+Status ModelStreamReader::PassChunk(const TensorEntry& t, uint64_t at, size_t done, size_t take, const CopyFn& copy) {
+  JV3_RETURN_IF_ERROR(OrOutOfMemory([&] { bounce_.resize(take); }, "while loading tensor " + t.name));
+  copy(done, bounce_.data(), take);
+  pass_crc_ = Crc32(pass_crc_, bounce_.data(), take);
+  JV3_RETURN_IF_ERROR(pass_fn_(t, at, bounce_.data(), take));
+  if (at + take < t.size) return Status::Ok();
+  std::vector<uint8_t>().swap(bounce_);
+  if (pass_crc_ != t.crc32) {
+    return Status(Code::kModelChecksum,
+                  "model file: tensor " + t.name + " does not match its checksum (corrupt or tampered file)");
+  }
   ++next_tensor_;
   ++progress_.tensors_ready;
   return StartNextTensor();
@@ -293,8 +324,12 @@ Status ModelStreamReader::Push(size_t n, const CopyFn& copy) {
         take = std::min<uint64_t>(left, start - pos_);  // alignment padding: not copied
       } else {
         take = std::min<uint64_t>(left, start + t.size - pos_);
-        append(staging_, done, take);
-        st = FinishTensorIfComplete();
+        if (Passed(t)) {
+          st = PassChunk(t, pos_ - start, done, take, copy);
+        } else {
+          append(staging_, done, take);
+          st = FinishTensorIfComplete();
+        }
       }
     }
     pos_ += take;

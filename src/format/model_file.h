@@ -57,6 +57,7 @@ struct ModelHeader {
   // copies and the runtime Tokenizer.
   std::shared_ptr<const TokenizerSpec> tokenizer;
   uint64_t data_size = 0;
+  uint64_t data_start = 0;  // ParseHeader leaves it 0; the reader sets the file offset of the tensor data
   std::vector<TensorEntry> tensors;  // forward order
 };
 
@@ -86,8 +87,15 @@ class ModelStreamReader {
   using TensorFn = std::function<Status(const TensorEntry&, std::vector<uint8_t>&& bytes)>;
   // Copies `len` bytes of the caller's chunk, from `offset` in it, to `dst`.
   using CopyFn = std::function<void(size_t offset, uint8_t* dst, size_t len)>;
+  // A passed-through tensor's bytes [offset, offset + n) as they arrive (valid during the call only).
+  using PassFn = std::function<Status(const TensorEntry&, uint64_t offset, const uint8_t* data, size_t n)>;
 
   ModelStreamReader(HeaderFn on_header, TensorFn on_tensor);
+
+  // Tensors for which `which` is true are never buffered: their bytes go to `fn` chunk by chunk and
+  // their CRC-32 is checked once the last one has passed (on_tensor is not called for them). Set
+  // it from on_header, before the first tensor.
+  void PassThrough(std::function<bool(const TensorEntry&)> which, PassFn fn);
 
   Status Push(const uint8_t* data, size_t n);
   // Push for an `n`-byte chunk outside memory the reader can address (a JS array): `copy` puts each
@@ -98,11 +106,14 @@ class ModelStreamReader {
   const LoadProgress& progress() const { return progress_; }
 
  private:
+  bool Passed(const TensorEntry& t) const;
   Status ConsumePreamble();
   Status ConsumeHeader();
   Status StartNextTensor();
   // Hands the tensor being received on once staging_ holds all its bytes.
   Status FinishTensorIfComplete();
+  // Hands the bytes [done, done + take) of the chunk to pass_fn_ (tensor t, `at` bytes into it).
+  Status PassChunk(const TensorEntry& t, uint64_t at, size_t done, size_t take, const CopyFn& copy);
 
   HeaderFn on_header_;
   TensorFn on_tensor_;
@@ -116,6 +127,10 @@ class ModelStreamReader {
   uint64_t data_start_ = 0;
   size_t next_tensor_ = 0;
   std::vector<uint8_t> staging_;  // bytes of the tensor being received
+  std::function<bool(const TensorEntry&)> pass_which_;
+  PassFn pass_fn_;
+  uint32_t pass_crc_ = 0;        // running CRC-32 of the passed-through tensor being received
+  std::vector<uint8_t> bounce_;  // a passed-through chunk copied out of the caller's memory
 };
 
 }  // namespace jv3

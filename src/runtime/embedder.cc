@@ -130,11 +130,25 @@ void Embedder::Pool(const float* hidden, size_t begin, size_t end, int dim, bool
 }
 
 Status Embedder::Embed(const std::vector<std::string>& texts, const EmbedOptions& o, EmbedResult* out) {
-  int dim = 0;
-  JV3_RETURN_IF_ERROR(CheckOptions(o, texts.size(), &dim));
-  if (o.late_chunking) return EmbedLateChunks(texts, o, dim, out);
+  CallPlan plan;
+  JV3_RETURN_IF_ERROR(Plan(texts, o, &plan));
+  return Run(plan, out);
+}
 
-  std::vector<std::vector<int32_t>> ids(texts.size());
+Status Embedder::EmbedTokenSpans(const std::string& text, const std::vector<std::pair<int32_t, int32_t>>& spans,
+                                 const EmbedOptions& o, EmbedResult* out) {
+  CallPlan plan;
+  JV3_RETURN_IF_ERROR(PlanTokenSpans(text, spans, o, &plan));
+  return Run(plan, out);
+}
+
+Status Embedder::Plan(const std::vector<std::string>& texts, const EmbedOptions& o, CallPlan* plan) const {
+  JV3_RETURN_IF_ERROR(CheckOptions(o, texts.size(), &plan->dim));
+  plan->normalized = o.normalized;
+  if (o.late_chunking) return PlanLateChunks(texts, o, plan);
+
+  plan->ids.resize(texts.size());
+  plan->tasks.resize(texts.size());
   int64_t call_tokens = 0;
   for (size_t i = 0; i < texts.size(); ++i) {
     const int task = o.tasks.size() == 1 ? o.tasks[0] : o.tasks[i];
@@ -147,23 +161,29 @@ Status Embedder::Embed(const std::vector<std::string>& texts, const EmbedOptions
                                       " tokens in one call (reached at text " + std::to_string(i) +
                                       "); split the input or raise maxTokens");
     }
-    ids[i] = std::move(enc.ids);
+    plan->ids[i] = std::move(enc.ids);
+    plan->tasks[i] = task;
   }
+  return Status::Ok();
+}
+
+Status Embedder::Run(const CallPlan& plan, EmbedResult* out) {
+  if (!plan.spans.empty()) return PoolSpans(plan, out);
   EmbedResult r;
-  r.dim = dim;
-  r.embeddings.reserve(texts.size() * dim);
-  for (size_t first = 0; first < texts.size();) {
+  r.dim = plan.dim;
+  r.embeddings.reserve(plan.ids.size() * plan.dim);
+  for (size_t first = 0; first < plan.ids.size();) {
     std::vector<SequenceInput> batch;
     size_t tokens = 0, last = first;
-    while (last < texts.size() && (batch.empty() || tokens + ids[last].size() <= kTokensPerForward)) {
-      batch.push_back({&ids[last], o.tasks.size() == 1 ? o.tasks[0] : o.tasks[last]});
-      tokens += ids[last].size();
+    while (last < plan.ids.size() && (batch.empty() || tokens + plan.ids[last].size() <= kTokensPerForward)) {
+      batch.push_back({&plan.ids[last], plan.tasks[last]});
+      tokens += plan.ids[last].size();
       ++last;
     }
     JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
     size_t row = 0;
     for (const SequenceInput& seq : batch) {
-      Pool(hidden_.data(), row, row + seq.ids->size(), dim, o.normalized, &r.embeddings);
+      Pool(hidden_.data(), row, row + seq.ids->size(), plan.dim, plan.normalized, &r.embeddings);
       r.token_counts.push_back(static_cast<int32_t>(seq.ids->size()));
       row += seq.ids->size();
     }
@@ -174,10 +194,10 @@ Status Embedder::Embed(const std::vector<std::string>& texts, const EmbedOptions
   return Status::Ok();
 }
 
-Status Embedder::EmbedTokenSpans(const std::string& text, const std::vector<std::pair<int32_t, int32_t>>& spans,
-                                 const EmbedOptions& o, EmbedResult* out) {
-  int dim = 0;
-  JV3_RETURN_IF_ERROR(CheckOptions(o, spans.size(), &dim));
+Status Embedder::PlanTokenSpans(const std::string& text, const std::vector<std::pair<int32_t, int32_t>>& spans,
+                                const EmbedOptions& o, CallPlan* plan) const {
+  JV3_RETURN_IF_ERROR(CheckOptions(o, spans.size(), &plan->dim));
+  plan->normalized = o.normalized;
   if (o.tasks.size() != 1) return Status(Code::kInvalidArgument, "token spans take one task");
   Encoding enc;
   JV3_RETURN_IF_ERROR(Tokenize(ModelInput(text, o.tasks[0], o), o.truncate, &enc));
@@ -189,13 +209,15 @@ Status Embedder::EmbedTokenSpans(const std::string& text, const std::vector<std:
                                                 std::to_string(n) + " tokens");
     }
   }
-  return PoolSpans(enc.ids, o.tasks[0], spans, dim, o.normalized, out);
+  plan->ids = {std::move(enc.ids)};
+  plan->tasks = {o.tasks[0]};
+  plan->spans = spans;
+  return Status::Ok();
 }
 
 // A token belongs to the chunk holding max(offset_start - instruction length, 0) of the document;
 // the instruction's own tokens belong to no chunk (see the fixtures' late_chunking section).
-Status Embedder::EmbedLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, int dim,
-                                 EmbedResult* out) {
+Status Embedder::PlanLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, CallPlan* plan) const {
   if (o.tasks.size() != 1) return Status(Code::kInvalidArgument, "late chunking takes one task for the document");
   std::string document;
   std::vector<int32_t> chunk_end;  // code-point end of each chunk in the document
@@ -232,21 +254,22 @@ Status Embedder::EmbedLateChunks(const std::vector<std::string>& chunks, const E
     spans.front().first = 0;
     spans.back().second = n;
   }
-  return PoolSpans(enc.ids, task, spans, dim, o.normalized, out);
+  plan->ids = {std::move(enc.ids)};
+  plan->tasks = {task};
+  plan->spans = std::move(spans);
+  return Status::Ok();
 }
 
-Status Embedder::PoolSpans(const std::vector<int32_t>& ids, int task,
-                           const std::vector<std::pair<int32_t, int32_t>>& spans, int dim, bool normalized,
-                           EmbedResult* out) {
-  std::vector<SequenceInput> batch = {{&ids, task}};
+Status Embedder::PoolSpans(const CallPlan& plan, EmbedResult* out) {
+  std::vector<SequenceInput> batch = {{&plan.ids[0], plan.tasks[0]}};
   JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
   EmbedResult r;
-  r.dim = dim;
-  for (const auto& s : spans) {
-    Pool(hidden_.data(), s.first, s.second, dim, normalized, &r.embeddings);
+  r.dim = plan.dim;
+  for (const auto& s : plan.spans) {
+    Pool(hidden_.data(), s.first, s.second, plan.dim, plan.normalized, &r.embeddings);
     r.token_counts.push_back(s.second - s.first);
   }
-  r.total_tokens = static_cast<int64_t>(ids.size());
+  r.total_tokens = static_cast<int64_t>(plan.ids[0].size());
   *out = std::move(r);
   return Status::Ok();
 }

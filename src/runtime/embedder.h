@@ -36,6 +36,17 @@ struct EmbedResult {
   int64_t total_tokens = 0;           // tokens the model ran over
 };
 
+// A call tokenized and checked, ready to run: the sequences of its forward passes, and what is pooled.
+struct CallPlan {
+  int dim = 0;
+  bool normalized = true;
+  std::vector<std::vector<int32_t>> ids;  // per sequence, with <s> … </s>
+  std::vector<int> tasks;                 // per sequence (-1: no adapter)
+  // Token spans of the one sequence, one vector each (late chunking, token spans); empty: one
+  // vector per sequence.
+  std::vector<std::pair<int32_t, int32_t>> spans;
+};
+
 class Embedder {
  public:
   static Status Create(std::unique_ptr<Model> model, std::unique_ptr<Embedder>* out);
@@ -52,6 +63,13 @@ class Embedder {
   // One pass over instruction + text; one embedding per [start, end) span of token indices.
   Status EmbedTokenSpans(const std::string& text, const std::vector<std::pair<int32_t, int32_t>>& spans,
                          const EmbedOptions& options, EmbedResult* out);
+  // The two halves of Embed / EmbedTokenSpans, for paged memory: between them the caller reads the
+  // rows the plan's tokens need (Model::paged()).
+  Status Plan(const std::vector<std::string>& texts, const EmbedOptions& options, CallPlan* plan) const;
+  Status PlanTokenSpans(const std::string& text, const std::vector<std::pair<int32_t, int32_t>>& spans,
+                        const EmbedOptions& options, CallPlan* plan) const;
+  Status Run(const CallPlan& plan, EmbedResult* out);
+  Model& model() { return *model_; }
   // The forward pass on given ids (for tests that check hidden states layer by layer).
   Status ForwardIds(const std::vector<int32_t>& ids, int task, std::vector<float>* hidden, ForwardTrace* trace);
 
@@ -61,10 +79,9 @@ class Embedder {
   std::string ModelInput(const std::string& text, int task, const EmbedOptions& o) const;
   // Mean of hidden rows [begin, end), truncated to dim and normalized, appended to out.
   void Pool(const float* hidden, size_t begin, size_t end, int dim, bool normalized, std::vector<float>* out) const;
-  // One forward pass over `ids`, then one pooled vector per [start, end) span of token indices.
-  Status PoolSpans(const std::vector<int32_t>& ids, int task, const std::vector<std::pair<int32_t, int32_t>>& spans,
-                   int dim, bool normalized, EmbedResult* out);
-  Status EmbedLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, int dim, EmbedResult* out);
+  // One forward pass over the plan's one sequence, then one pooled vector per span.
+  Status PoolSpans(const CallPlan& plan, EmbedResult* out);
+  Status PlanLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, CallPlan* plan) const;
 
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -5,9 +5,21 @@
 
 namespace jv3 {
 
-ModelLoader::ModelLoader()
-    : reader_([this](const ModelHeader& h) { return builder_.OnHeader(h); },
-              [this](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder_.OnTensor(e, std::move(b)); }) {}
+ModelLoader::ModelLoader(MemoryOptions memory)
+    : builder_(memory),
+      reader_(
+          [this](const ModelHeader& h) {
+            JV3_RETURN_IF_ERROR(builder_.OnHeader(h));
+            // Paged: the word tables pass by (checked, and their row checksums taken), never held.
+            if (PagedRows* paged = builder_.paged()) {
+              reader_.PassThrough([](const TensorEntry& e) { return PagedRows::Pages(e.name); },
+                                  [paged](const TensorEntry& e, uint64_t offset, const uint8_t* data, size_t n) {
+                                    return paged->OnChunk(e, offset, data, n);
+                                  });
+            }
+            return Status::Ok();
+          },
+          [this](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder_.OnTensor(e, std::move(b)); }) {}
 
 Status ModelLoader::Push(const uint8_t* data, size_t n) {
   return Push(n, [data](size_t offset, uint8_t* dst, size_t len) { std::memcpy(dst, data + offset, len); });

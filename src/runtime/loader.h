@@ -12,7 +12,7 @@ namespace jv3 {
 
 class ModelLoader {
  public:
-  ModelLoader();
+  explicit ModelLoader(MemoryOptions memory = {});
   // Errors are sticky. An allocation failure anywhere in the load (staging, XNNPACK packing) is
   // E_OUT_OF_MEMORY, never an exception out of the core.
   Status Push(const uint8_t* data, size_t n);

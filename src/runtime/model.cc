@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 namespace jv3 {
 namespace {
@@ -70,6 +71,7 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
   };
 
   EmbeddingWeights& e = m.emb_;
+  if (memory_.paged) JV3_RETURN_IF_ERROR(PagedRows::Create(header, memory_.row_cache, &e.paged));
   slots_["embeddings.word_embeddings.weight"] = blob(&e.word);
   slots_["embeddings.word_embeddings.weight_scale"] = blob(&e.word_scale);
   slots_["embeddings.word_embeddings.lora_A"] = blob(&e.word_lora_a);
@@ -162,16 +164,28 @@ Status Model::Embed(const std::vector<SequenceInput>& batch, float* x) {
         return Status(Code::kInvalidArgument, "token id " + std::to_string(id) + " outside the vocabulary");
       }
       float* out = x + row * d;
+      // The token's row, its scale and its adapter's lora_A row: from the table, or paged in.
+      const uint8_t* values;
+      float scale = 1.f, a[64];  // a: lora_A row [r] (r <= 64, checked at load)
+      if (emb_.paged) {
+        const uint8_t* rec = emb_.paged->Find(id);
+        if (!rec) return Status(Code::kState, "token " + std::to_string(id) + " was not paged in before the pass");
+        values = rec;
+        if (emb_.paged->has_scale()) std::memcpy(&scale, rec + emb_.paged->values_bytes(), sizeof scale);
+        if (t >= 0) std::memcpy(a, rec + emb_.paged->lora_offset() + t * r * sizeof(float), r * sizeof(float));
+      } else {
+        values = emb_.word.bytes.data() + id * d * (int8() ? 1 : sizeof(float));
+        if (int8()) scale = emb_.word_scale.f32()[id];
+        if (t >= 0) std::memcpy(a, emb_.word_lora_a.f32() + (t * V + id) * r, r * sizeof(float));
+      }
       if (int8()) {
-        const int8_t* q = emb_.word.i8() + id * d;
-        const float scale = emb_.word_scale.f32()[id];
+        const int8_t* q = reinterpret_cast<const int8_t*>(values);
         for (size_t j = 0; j < d; ++j) out[j] = q[j] * scale;
       } else {
-        std::copy(emb_.word.f32() + id * d, emb_.word.f32() + (id + 1) * d, out);
+        std::memcpy(out, values, d * sizeof(float));
       }
       if (t >= 0) {
-        const float* a = emb_.word_lora_a.f32() + (t * V + id) * r;  // [r]
-        const float* b = emb_.word_lora_b.f32() + t * r * d;         // [r, d]
+        const float* b = emb_.word_lora_b.f32() + t * r * d;  // [r, d]
         for (size_t j = 0; j < d; ++j) {
           float delta = 0.f;
           for (size_t k = 0; k < r; ++k) delta += a[k] * b[k * d + j];

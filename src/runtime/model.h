@@ -15,6 +15,7 @@
 #include "kernels/rowwise.h"
 #include "kernels/thread_pool.h"
 #include "kernels/xnnpack.h"
+#include "runtime/paged_rows.h"
 
 namespace jv3 {
 
@@ -48,12 +49,20 @@ struct EncoderLayer {
 };
 
 struct EmbeddingWeights {
-  Blob word;             // word_embeddings [V, d], i8 (int8 files) or f32
-  Blob word_scale;       // word_embeddings scale [V] (int8 files only)
-  Blob word_lora_a;      // word_embeddings lora_A [T, V, r]
+  // Resident: the three word tensors below. Paged: `paged` instead, which reads their rows per call.
+  Blob word;                         // word_embeddings [V, d], i8 (int8 files) or f32
+  Blob word_scale;                   // word_embeddings scale [V] (int8 files only)
+  Blob word_lora_a;                  // word_embeddings lora_A [T, V, r]
+  std::unique_ptr<PagedRows> paged;  // the rows of those three tensors in the file
   Blob word_lora_b;      // word_embeddings lora_B [T, r, d]
   Blob token_type_rows;  // [1 + T, d]: token type 0, plain then merged with each task's LoRA
   LayerNormWeights ln;   // emb_ln [d]
+};
+
+// How much of the model is held in memory.
+struct MemoryOptions {
+  bool paged = false;  // the word-embedding table stays in the file, its rows read per call
+  size_t row_cache = PagedRows::kDefaultCapacity;  // paged: rows kept between calls
 };
 
 // One sequence of a batch: its token ids (with <s> … </s>) and its adapter (-1: none).
@@ -86,7 +95,10 @@ class Model {
   // Builds the model tensor by tensor as a ModelStreamReader delivers them.
   class Builder {
    public:
+    explicit Builder(MemoryOptions memory = {}) : memory_(memory) {}
     Status OnHeader(const ModelHeader& header);
+    // Paged memory: the rows that stay in the file (null when resident), from OnHeader on.
+    PagedRows* paged() { return model_ ? model_->emb_.paged.get() : nullptr; }
     Status OnTensor(const TensorEntry& entry, std::vector<uint8_t>&& bytes);
     // After the last tensor: the finished model, running on `threads` threads.
     Status Finish(int threads, std::unique_ptr<Model>* out);
@@ -94,6 +106,7 @@ class Model {
    private:
     Status AcceptLinear(LinearLayer* layer, const std::string& part, std::vector<uint8_t>&& bytes,
                         const TensorEntry& e);
+    MemoryOptions memory_;
     std::unique_ptr<Model> model_;
     std::unordered_map<std::string, std::function<Status(const TensorEntry&, std::vector<uint8_t>&&)>> slots_;
     Blob pending_weight_, pending_scale_;                                       // of the Linear being assembled
@@ -106,6 +119,9 @@ class Model {
   const ModelHeader& header() const { return header_; }
   bool int8() const { return header_.int8; }
   int threads() const { return pool_->threads(); }
+  // Paged memory: the word rows a call must have read before its forward pass (null when resident).
+  PagedRows* paged() { return emb_.paged.get(); }
+  const PagedRows* paged() const { return emb_.paged.get(); }
 
   // Runs the encoder over sequences packed one after another (no padding: each attends to itself).
   // hidden: [sum of lengths, d] last hidden states.

@@ -264,7 +264,7 @@ describe('limits and memory', () => {
     let error;
     try {
       for (let i = 0; i < 8 && !error; i++) {
-        const loader = new Module.ModelLoader();
+        const loader = new Module.ModelLoader({});
         loaders.push(loader);
         error = loader.push(hog).error;
       }
