@@ -25,10 +25,13 @@ const MEMORY_MODES = ['resident', 'paged'];
 /**
  * Opens a model file for loading in the memory mode asked for (or picked: defaultMemory()), and
  * resolves to what loadModelFile takes. Paged memory reads the file at offsets: a source that can
- * only stream is E_NO_RANGE when paged was asked for, and resident when it was only the default.
+ * only stream is E_NO_RANGE when paged was asked for, and resident when it was only the default
+ * (as are bytes, already in memory).
  */
 async function openModelFile(source, memory, signal) {
-  const wanted = memory ?? defaultMemory();
+  // Bytes already in memory gain nothing from paging unless asked for.
+  const inMemory = source instanceof ArrayBuffer || ArrayBuffer.isView(source);
+  const wanted = memory ?? (inMemory ? 'resident' : defaultMemory());
   if (wanted === 'paged') {
     let pages = null;
     try {

@@ -2,6 +2,7 @@
 // Speed and memory of a converted model in Node: load time, peak RSS and embedding latency for
 // fixed token-count workloads, each thread count in a fresh process.
 //   node scripts/bench/node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c] [--memory resident|paged]
+//        [--row-cache N]   (paged: 1 makes every call read all its rows again, the cost of cold rows)
 // Workloads: a 1×16, b 8×128, c 1×512, d 1×2048, e 1×8192 tokens (with <s>/</s>, no task).
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -24,11 +25,12 @@ if (!model) {
 const runs = +opt('--runs', 5);
 const workloads = opt('--workloads', 'a,b,c').split(',');
 const memory = opt('--memory', 'resident');
+const rowCache = opt('--row-cache') ? +opt('--row-cache') : undefined;
 
 
 async function child(threads) {
   const t0 = performance.now();
-  const m = await JinaEmbeddings.load(model, { threads, memory });
+  const m = await JinaEmbeddings.load(model, { threads, memory, rowCache });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
   const out = { threads, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, workloads: {} };

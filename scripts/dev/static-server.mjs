@@ -37,8 +37,17 @@ export function startStaticServer({ root, port = 0, isolation = true, index = '/
       return res.end('not found');
     }
     const size = fs.statSync(target).size;
-    res.writeHead(200, { 'content-type': TYPES[path.extname(target)] || 'application/octet-stream',
-      'content-length': size, 'cache-control': 'no-cache', ...headers });
+    const type = { 'content-type': TYPES[path.extname(target)] || 'application/octet-stream', 'accept-ranges': 'bytes' };
+    // One `bytes=start-end` range (what paged memory asks for), as static file hosts answer it.
+    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (range && Number(range[1]) <= Number(range[2]) && Number(range[1]) < size) {
+      const [start, end] = [Number(range[1]), Math.min(Number(range[2]), size - 1)];
+      res.writeHead(206, { ...type, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1,
+        'cache-control': 'no-cache', ...headers });
+      if (req.method === 'HEAD') return res.end();
+      return fs.createReadStream(target, { start, end }).pipe(res);
+    }
+    res.writeHead(200, { ...type, 'content-length': size, 'cache-control': 'no-cache', ...headers });
     if (req.method === 'HEAD') return res.end();
     fs.createReadStream(target).pipe(res);
   });

@@ -23,7 +23,7 @@ class Attention {
  public:
   // score_budget: floats of scores held at once (heads × tile × S); the tile shrinks to fit it.
   static Status Create(int num_heads, int head_dim, bool int8, std::unique_ptr<Attention>* out,
-                       size_t score_budget = size_t(8) << 20);
+                       size_t score_budget = size_t(2) << 20);
   // qkv: [S, 3·H·dh] (q | k | v, each head-major), positions 0..S-1; ctx: [S, H·dh].
   Status Run(const float* qkv, size_t seq_len, const RopeTable& rope, float* ctx, ThreadPool* pool);
 

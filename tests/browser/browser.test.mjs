@@ -157,6 +157,18 @@ describe('not isolated (single thread)', () => {
   }
 });
 
+describe('paged memory: the word table read per call', () => {
+  // From a Blob (a File picked on disk) on the page; by URL with Range requests in a worker; the
+  // vectors must be those of the fixture, as resident.
+  for (const [where, blob] of [['page', true], ['worker', false]]) {
+    test(`${where}, ${blob ? 'Blob' : 'URL with Range requests'}: fixture vectors`, async () => {
+      const r = await run('isolated', { where, blob, load: { threads: 2, memory: 'paged' } });
+      assert.equal(r.memory, 'paged');
+      checkVectors(r, `paged ${where}`);
+    });
+  }
+});
+
 describe('checkpoint streamed and converted in the browser', () => {
   test('page: URL prefix converted while streaming (f32), cached in the Cache API, a tampered entry rebuilt', async () => {
     const job = { where: 'page', url: '/build/test-browser/ckpt/', load: { dtype: 'f32', cacheKey: `fixture-${Date.now()}` } };

@@ -3,9 +3,10 @@
 
 /**
  * `expectError`: the load is expected to fail; its error comes back as { error: { code, message } }.
- * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean, expectError?: boolean }} job
+ * `blob`: the model is fetched first and loaded from a Blob (a File picked on disk is one).
+ * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean, expectError?: boolean, blob?: boolean }} job
  */
-export async function runJob({ where, url, load, cases, tamperCache, expectError }) {
+export async function runJob({ where, url, load, cases, tamperCache, expectError, blob }) {
   const { JinaEmbeddings, JinaEmbeddingsWorker } = window.jv3;
   if (tamperCache) {
     // One bit flipped near the end (inside the last tensor) of every cached model file.
@@ -20,8 +21,9 @@ export async function runJob({ where, url, load, cases, tamperCache, expectError
   const options = { ...load, onProgress: (p) => progress.push(p.phase) };
   const started = performance.now();
   let model;
+  const source = blob ? await (await fetch(url)).blob() : url;
   try {
-    model = where === 'worker' ? await JinaEmbeddingsWorker.load(url, options) : await JinaEmbeddings.load(url, options);
+    model = where === 'worker' ? await JinaEmbeddingsWorker.load(source, options) : await JinaEmbeddings.load(source, options);
   } catch (err) {
     if (expectError) return { error: { code: err.code, message: err.message } };
     throw err;
@@ -42,6 +44,7 @@ export async function runJob({ where, url, load, cases, tamperCache, expectError
       fallback: model.info.fallback,
       isolated: globalThis.crossOriginIsolated,
       threads: model.info.threads,
+      memory: model.info.memory,
       loadMs,
       progressEvents: progress.length,
       phases: [...new Set(progress)],
