@@ -1,0 +1,120 @@
+// Paged memory in the core: a model loaded with the word tables left in the file gives vectors
+// bit-identical to the resident model's for every fixture text and task, through Plan → Need →
+// Supply → Run with the bytes read from the file; changed bytes, short reads and tiny caches.
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <random>
+
+#include "runtime/loader.h"
+#include "test_util.h"
+
+using namespace jv3;
+using nlohmann::json;
+
+namespace {
+
+Status Load(const std::string& file, MemoryOptions memory, std::unique_ptr<Embedder>* out) {
+  ModelLoader loader(memory);
+  std::mt19937 rng(11);
+  for (size_t pos = 0; pos < file.size();) {
+    const size_t n = std::min<size_t>(file.size() - pos, 1 + rng() % 70000);
+    JV3_RETURN_IF_ERROR(loader.Push(reinterpret_cast<const uint8_t*>(file.data()) + pos, n));
+    pos += n;
+  }
+  return loader.Finish(2, out);
+}
+
+// The bytes of `ranges` from `file`, concatenated, as the JS layer reads them.
+std::vector<uint8_t> Read(const std::string& file, const std::vector<RowRange>& ranges) {
+  std::vector<uint8_t> out;
+  for (const RowRange& r : ranges) out.insert(out.end(), file.begin() + r.offset, file.begin() + r.offset + r.length);
+  return out;
+}
+
+// Plans, pages in from `file` and runs one call.
+Status EmbedPaged(Embedder* e, const std::string& file, const std::vector<std::string>& texts, const EmbedOptions& o,
+                  EmbedResult* out) {
+  CallPlan plan;
+  JV3_RETURN_IF_ERROR(e->Plan(texts, o, &plan));
+  std::vector<const std::vector<int32_t>*> ids;
+  for (const auto& seq : plan.ids) ids.push_back(&seq);
+  std::vector<RowRange> ranges;
+  JV3_RETURN_IF_ERROR(e->model().paged()->Need(ids, &ranges));
+  const std::vector<uint8_t> bytes = Read(file, ranges);
+  if (!ranges.empty()) JV3_RETURN_IF_ERROR(e->model().paged()->Supply(bytes.data(), bytes.size()));
+  return e->Run(plan, out);
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && !a.empty() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string dir = argc > 1 ? argv[1] : "../shared/fixtures/tiny-jina-v3";
+  test::Counter t;
+  const json expected = json::parse(test::ReadFile(dir + "/expected.json"));
+  std::vector<std::string> texts;
+  for (const auto& text : expected["texts"]) texts.push_back(text["text"].get<std::string>());
+  t.Check(texts.size() >= 2, "the fixture has texts");
+
+  for (bool int8 : {false, true}) {
+    const std::string mode = int8 ? "int8" : "f32";
+    std::string file;
+    Status st = test::ConvertToMemory(dir, int8, &file);
+    t.Check(st.ok(), mode + " convert: " + st.message());
+    std::unique_ptr<Embedder> resident, paged, tiny;
+    t.Check(Load(file, {}, &resident).ok(), mode + " resident load");
+    st = Load(file, {true, PagedRows::kDefaultCapacity}, &paged);
+    t.Check(st.ok(), mode + " paged load: " + st.message());
+    st = Load(file, {true, 1}, &tiny);
+    t.Check(st.ok(), mode + " paged load, cache of one row: " + st.message());
+    if (!resident || !paged || !tiny) continue;
+    t.Check(!resident->model().paged() && paged->model().paged(), mode + ": residency as asked");
+
+    for (int task = -1; task < resident->config().num_tasks(); ++task) {
+      EmbedOptions o;
+      o.tasks = {task};
+      for (const std::vector<std::string>& call : {std::vector<std::string>{texts[0]}, texts}) {
+        EmbedResult want, got, got_tiny;
+        t.Check(resident->Embed(call, o, &want).ok(), mode + " resident embed");
+        st = EmbedPaged(paged.get(), file, call, o, &got);
+        t.Check(st.ok(), mode + " paged embed: " + st.message());
+        st = EmbedPaged(tiny.get(), file, call, o, &got_tiny);
+        t.Check(st.ok(), mode + " paged embed, cache of one row: " + st.message());
+        const std::string label = mode + " task " + std::to_string(task) + ", " + std::to_string(call.size()) + " text(s)";
+        t.Check(SameBits(got.embeddings, want.embeddings), label + ": paged differs from resident");
+        t.Check(SameBits(got_tiny.embeddings, want.embeddings), label + ": paged (cache of one) differs from resident");
+      }
+    }
+    // Rows a running call was not given: the forward pass refuses (never reads a stale slot).
+    CallPlan plan;
+    t.Check(tiny->Plan({"a text of words never embedded before here"}, EmbedOptions(), &plan).ok(), "plan");
+    EmbedResult r;
+    t.Check(tiny->Run(plan, &r).code() == Code::kState, mode + ": a run without its rows is E_STATE");
+
+    // The file changed after the load: every changed row read is E_MODEL_CHECKSUM, nothing cached.
+    std::vector<const std::vector<int32_t>*> ids = {&plan.ids[0]};
+    std::vector<RowRange> ranges;
+    t.Check(tiny->model().paged()->Need(ids, &ranges).ok() && !ranges.empty(), mode + ": rows needed");
+    std::vector<uint8_t> bytes = Read(file, ranges);
+    bytes[0] ^= 1;  // a range starts with a row (bytes merged through a gap belong to none)
+    t.Check(tiny->model().paged()->Supply(bytes.data(), bytes.size()).code() == Code::kModelChecksum,
+            mode + ": a flipped bit is E_MODEL_CHECKSUM");
+    t.Check(tiny->Run(plan, &r).code() == Code::kState, mode + ": nothing cached from a bad read");
+    t.Check(tiny->model().paged()->Need(ids, &ranges).ok(), mode + ": rows needed again");
+    bytes = Read(file, ranges);
+    t.Check(tiny->model().paged()->Supply(bytes.data(), bytes.size() - 1).code() == Code::kIo,
+            mode + ": a short read is E_IO");
+    t.Check(tiny->model().paged()->Need(ids, &ranges).ok(), mode + ": rows needed once more");
+    bytes = Read(file, ranges);
+    t.Check(tiny->model().paged()->Supply(bytes.data(), bytes.size()).ok(), mode + ": the right bytes are accepted");
+    EmbedResult want;
+    t.Check(tiny->Run(plan, &r).ok() && resident->Embed({"a text of words never embedded before here"}, {}, &want).ok(),
+            mode + ": runs");
+    t.Check(SameBits(r.embeddings, want.embeddings), mode + ": and matches resident after the failures");
+  }
+  return t.Finish();
+}
