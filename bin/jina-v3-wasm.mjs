@@ -35,6 +35,7 @@ embed     Reads a JSON array of strings on stdin, or a request object as serve t
           --threads N       worker threads (default: CPU count, at most 4)
           --memory M        resident (default: the whole model in memory) | paged (the
                             word-embedding table stays in the file; each call reads its rows)
+                            | streamed (the layers too: each forward pass reads them)
 tokenize  Same input; writes [[ids...], ...] (with <s> and </s>) to stdout.
 serve     Answers POST /v1/embeddings on http://127.0.0.1:P (default 8080; 0 picks a free
           port) with the Jina and OpenAI request shapes: input, model, task, dimensions,
@@ -180,10 +181,10 @@ async function runConvert(args) {
   await writeStdout(`${JSON.stringify({ ...result, dtype: values.dtype })}\n`);
 }
 
-/** `--memory`: resident | paged (undefined: the load's default). */
+/** `--memory`: resident | paged | streamed (undefined: the load's default). */
 function memoryMode(value) {
-  if (value === undefined || value === 'resident' || value === 'paged') return value;
-  throw new UsageError(`--memory must be resident or paged, got "${value}"`);
+  if (value === undefined || ['resident', 'paged', 'streamed'].includes(value)) return value;
+  throw new UsageError(`--memory must be resident, paged or streamed, got "${value}"`);
 }
 
 /**

@@ -204,11 +204,23 @@ export function moduleVariant(Module) {
 function wrapEngine(engine, pages) {
   return {
     info: () => unwrap(engine.info()),
-    // Paged memory: a call whose rows are not all cached answers { needs: ranges }; once they are
-    // read, supply() runs it.
+    // Paged and streamed memory: a call whose rows are not all cached answers { needs: ranges }, and
+    // (streamed) then each layer in turn { needs, next }: each supply() of the bytes asked for moves
+    // it on, until it answers its result. The range after (`next`) is read while a layer runs.
     async embed(texts, options) {
-      const result = unwrap(engine.embed(texts, options));
-      return result.needs ? unwrap(engine.supply(await readRanges(pages, result.needs))) : result;
+      let result = unwrap(engine.embed(texts, options));
+      let ahead = null;
+      while (result.needs) {
+        const key = String(result.needs);
+        const bytes = await (ahead?.key === key ? ahead.bytes : readRanges(pages, result.needs));
+        ahead = null;
+        if (result.next) {
+          ahead = { key: String(result.next), bytes: readRanges(pages, result.next) };
+          ahead.bytes.catch(() => {});  // awaited by the next step, unless this one fails first
+        }
+        result = unwrap(engine.supply(bytes));
+      }
+      return result;
     },
     tokenize: (texts, options) => unwrap(engine.tokenize(texts, options)).ids,
     pagedStats: () => unwrap(engine.pagedStats()),
@@ -224,7 +236,7 @@ function wrapEngine(engine, pages) {
  * then finished into the engine. On failure `source` is cancelled; the loader is always freed.
  * @param {import('./sources.mjs').ChunkSource} source
  * @param {(loader: any) => Promise<void>} fill
- * @param {{ memory?: 'resident' | 'paged', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null }} [memory]
+ * @param {{ memory?: 'resident' | 'paged' | 'streamed', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null }} [memory]
  * @returns {Promise<Engine>}
  */
 async function loadInto(Module, source, nThreads, signal, fill, { memory = 'resident', rowCache, pages = null } = {}) {
@@ -232,7 +244,7 @@ async function loadInto(Module, source, nThreads, signal, fill, { memory = 'resi
   try {
     await fill(loader);
     if (signal?.aborted) throw abortError(signal);
-    return wrapEngine(unwrap(loader.finish(nThreads)).engine, memory === 'paged' ? pages : null);
+    return wrapEngine(unwrap(loader.finish(nThreads)).engine, memory === 'resident' ? null : pages);
   } catch (err) {
     source.cancel();
     throw err;
@@ -246,12 +258,13 @@ async function loadInto(Module, source, nThreads, signal, fill, { memory = 'resi
  * The loader checks the header's and each tensor's CRC-32 as the bytes arrive. `chunks` is
  * cancelled on failure.
  * With `memory: 'paged'` the word-embedding table is checked as it passes but not kept: calls read
- * its rows from `pages` (the same file), which the engine closes when deleted.
+ * its rows from `pages` (the same file), which the engine closes when deleted; `'streamed'` keeps
+ * the encoder layers out too, and every forward pass reads them from `pages`.
  * @param {import('./sources.mjs').ChunkSource} chunks
  * @param {number} nThreads
  * @param {{
  *   onProgress?: (progress: any) => void, signal?: AbortSignal,
- *   memory?: 'resident' | 'paged', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null,
+ *   memory?: 'resident' | 'paged' | 'streamed', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null,
  * }} options
  * @returns {Promise<Engine>}
  */

@@ -29,13 +29,13 @@ export const isCloudflareWorker = globalThis.navigator?.userAgent === 'Cloudflar
 const SMALL_DEVICE_GIB = 4;
 
 /**
- * The residency a load picks when not told: 'paged' where memory is tight (a Worker; a page on a
- * device reporting ≤ 4 GiB, i.e. most phones) and the source can be read at an offset, else
- * 'resident'.
- * @returns {'resident' | 'paged'}
+ * The residency a load picks when not told, where the source can be read at an offset (else
+ * 'resident'): 'streamed' in a Worker (128 MB), 'paged' on a page of a device reporting ≤ 4 GiB
+ * (most phones), 'resident' elsewhere.
+ * @returns {'resident' | 'paged' | 'streamed'}
  */
 export function defaultMemory() {
-  if (isCloudflareWorker) return 'paged';
+  if (isCloudflareWorker) return 'streamed';
   const gib = globalThis.navigator?.deviceMemory;
   return typeof gib === 'number' && gib <= SMALL_DEVICE_GIB ? 'paged' : 'resident';
 }

@@ -92,8 +92,10 @@ export interface RandomAccessReader {
  * word-embedding table (about half of the int8 model), whose rows each call reads from the source
  * (a file path, a URL whose server answers Range requests, a Blob/File, bytes or a
  * {@link RandomAccessReader}) into a bounded cache, checked against per-row checksums.
+ * `'streamed'`: paged, and the encoder layers too: every forward pass reads them from the source
+ * one at a time (checked against the header's checksums), the next read while one runs.
  */
-export type MemoryMode = 'resident' | 'paged';
+export type MemoryMode = 'resident' | 'paged' | 'streamed';
 
 /** Paged memory: what reading rows has cost so far. */
 export interface PageStats {
@@ -181,10 +183,10 @@ export interface LoadOptions {
   /** Default for every embed() call's `maxTokens`. */
   maxTokens?: number;
   /**
-   * Model files: `'resident'` or `'paged'` (see {@link MemoryMode}). Default: `'paged'` in
-   * Cloudflare Workers and on devices reporting ≤ 4 GiB (`navigator.deviceMemory`) when the source
-   * can be read at an offset, else `'resident'`. `'paged'` with a source that can only stream is
-   * `E_NO_RANGE`; with a checkpoint, `E_INVALID_ARGUMENT`.
+   * Model files: see {@link MemoryMode}. Default, when the source can be read at an offset and is
+   * not bytes: `'streamed'` in Cloudflare Workers, `'paged'` on devices reporting ≤ 4 GiB
+   * (`navigator.deviceMemory`), else `'resident'`. `'paged'` or `'streamed'` with a source that can
+   * only stream is `E_NO_RANGE`; with a checkpoint, `E_INVALID_ARGUMENT`.
    */
   memory?: MemoryMode;
   /** Paged memory: rows kept between calls (a call that needs more keeps its own). Default 16384 (about 18 MB for the real model). */

@@ -20,7 +20,7 @@ const MODEL_NAME = 'jina-embeddings-v3';
 const SPAN_CONVENTIONS = ['exact', 'late-chunking'];
 
 /** Residency modes: how much of the model is held in memory (LoadOptions.memory). */
-const MEMORY_MODES = ['resident', 'paged'];
+const MEMORY_MODES = ['resident', 'paged', 'streamed'];
 
 /**
  * Opens a model file for loading in the memory mode asked for (or picked: defaultMemory()), and
@@ -32,16 +32,16 @@ async function openModelFile(source, memory, signal) {
   // Bytes already in memory gain nothing from paging unless asked for.
   const inMemory = source instanceof ArrayBuffer || ArrayBuffer.isView(source);
   const wanted = memory ?? (inMemory ? 'resident' : defaultMemory());
-  if (wanted === 'paged') {
+  if (wanted !== 'resident') {
     let pages = null;
     try {
       pages = await openRandomAccess(source, signal);
     } catch (err) {
       if (memory || err?.code !== 'E_NO_RANGE') throw err;
     }
-    if (pages) return { chunks: randomAccessChunks(pages), memory: 'paged', pages };
+    if (pages) return { chunks: randomAccessChunks(pages), memory: wanted, pages };
     if (memory) {
-      throw new EmbeddingError('E_NO_RANGE', 'paged memory reads the model file at offsets: pass a file path, a URL whose server answers Range requests, a Blob, bytes, or { size, read(offset, length) }, not a stream');
+      throw new EmbeddingError('E_NO_RANGE', `${memory} memory reads the model file at offsets: pass a file path, a URL whose server answers Range requests, a Blob, bytes, or { size, read(offset, length) }, not a stream`);
     }
   }
   return { chunks: await openSource(source, signal), memory: 'resident', pages: null };
@@ -112,8 +112,8 @@ export class JinaEmbeddings {
     // The single-thread build has no thread pool: it runs on the calling thread (info.threads = 1).
     const nThreads = running === 'wasm-st' ? 1 : threads ?? (await defaultThreads());
     const ckpt = await raceAbort(() => checkpointSource(source), signal);
-    if (ckpt && memory === 'paged') {
-      throw new EmbeddingError('E_INVALID_ARGUMENT', 'paged memory loads a converted model file: convert the checkpoint first (`jina-v3-wasm convert`)');
+    if (ckpt && memory && memory !== 'resident') {
+      throw new EmbeddingError('E_INVALID_ARGUMENT', `${memory} memory loads a converted model file: convert the checkpoint first (\`jina-v3-wasm convert\`)`);
     }
     let engine;
     if (ckpt) {

@@ -357,6 +357,8 @@ export function randomAccessChunks(ra) {
  * @returns {Promise<Uint8Array>}
  */
 export async function readRanges(ra, ranges) {
+  // One range (a streamed layer): its bytes as read, not copied again.
+  if (ranges.length === 2) return ra.read(ranges[0], ranges[1]);
   let total = 0;
   for (let i = 1; i < ranges.length; i += 2) total += ranges[i];
   const out = new Uint8Array(total);

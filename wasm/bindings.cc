@@ -80,7 +80,7 @@ class Engine {
     o.set("maxLength", e_->max_length());
     o.set("modelType", std::string(e_->model().int8() ? "int8" : "f32"));
     o.set("threads", e_->model().threads());
-    o.set("memory", std::string(e_->model().paged() ? "paged" : "resident"));
+    o.set("memory", std::string(e_->model().streamed() ? "streamed" : e_->model().paged() ? "paged" : "resident"));
     return o;
   }
 
@@ -128,17 +128,30 @@ class Engine {
     if (!st.ok()) return ErrorResult(st);
     return Start(std::move(plan));
   }
-  // Paged memory: the bytes of the ranges the last embed asked for ({ needs }), concatenated; then
-  // that call runs. On failure nothing is cached and the instance stays usable.
+  // Paged or streamed memory: the bytes of the ranges the last step asked for ({ needs }),
+  // concatenated; the call goes on (rows, then, streamed, each layer in turn) and answers the next
+  // { needs, next } or its result. On failure the call ends and the instance stays usable.
   val supply(val bytes) {
-    if (!pending_->active) return ErrorResult(Status(Code::kState, "no embed call is waiting for rows"));
-    pending_->active = false;
+    if (pending_->phase == Phase::kNone) return ErrorResult(Status(Code::kState, "no embed call is waiting for bytes"));
+    const size_t n = bytes["length"].as<size_t>();
+    auto copy = [&](size_t offset, uint8_t* dst, size_t len) {
+      val(emscripten::typed_memory_view(len, dst)).call<void>("set", bytes.call<val>("subarray", offset, offset + len));
+    };
+    if (pending_->phase == Phase::kLayers) {
+      Status st = e_->SupplyLayer(n, copy);
+      if (!st.ok()) {
+        pending_->phase = Phase::kNone;
+        return ErrorResult(st);
+      }
+      return Continue();
+    }
+    pending_->phase = Phase::kNone;
     CallPlan plan = std::move(pending_->plan);
     std::vector<uint8_t> buffer;
     CopyIn(bytes, &buffer);
     Status st = e_->model().paged()->Supply(buffer.data(), buffer.size());
     if (!st.ok()) return ErrorResult(st);
-    return Run(plan);
+    return Run(std::move(plan));
   }
   // Paged memory: rows read, bytes and ranges so far, rows cached now.
   val pagedStats() const {
@@ -157,7 +170,7 @@ class Engine {
   // Runs a planned call, or (paged memory, rows missing) returns { needs: [offset, length, ...] }
   // and keeps the plan for supply().
   val Start(CallPlan plan) {
-    pending_->active = false;
+    pending_->phase = Phase::kNone;
     PagedRows* paged = e_->model().paged();
     if (paged) {
       std::vector<const std::vector<int32_t>*> ids;
@@ -166,29 +179,55 @@ class Engine {
       Status st = paged->Need(ids, &ranges);
       if (!st.ok()) return ErrorResult(st);
       if (!ranges.empty()) {
-        std::vector<double> flat;
-        for (const RowRange& r : ranges) {
-          flat.push_back(static_cast<double>(r.offset));
-          flat.push_back(static_cast<double>(r.length));
-        }
         pending_->plan = std::move(plan);
-        pending_->active = true;
-        val o = val::object();
-        o.set("needs", CopyOut("Float64Array", flat.data(), flat.size()));
-        return o;
+        pending_->phase = Phase::kRows;
+        return Needs(ranges, {});
       }
     }
-    return Run(plan);
+    return Run(std::move(plan));
   }
-  val Run(const CallPlan& plan) {
+  // With its rows in: the call runs whole, or (streamed) asks for its first layer.
+  val Run(CallPlan plan) {
+    if (e_->model().streamed()) {
+      e_->StartStreamed(std::move(plan));
+      return Continue();
+    }
     EmbedResult r;
     Status st = e_->Run(plan, &r);
     if (!st.ok()) return ErrorResult(st);
     return ResultVal(r);
   }
+  // Streamed: { needs: the next layer's range, next: the one after (to read ahead) }, or the result.
+  val Continue() {
+    RowRange range, after;
+    if (e_->NextLayer(&range, &after)) {
+      pending_->phase = Phase::kLayers;
+      return Needs({range}, after);
+    }
+    pending_->phase = Phase::kNone;
+    EmbedResult r;
+    Status st = e_->TakeStreamed(&r);
+    if (!st.ok()) return ErrorResult(st);
+    return ResultVal(r);
+  }
+  static val Needs(const std::vector<RowRange>& ranges, RowRange next) {
+    auto flat = [](const std::vector<RowRange>& list) {
+      std::vector<double> out;
+      for (const RowRange& r : list) {
+        out.push_back(static_cast<double>(r.offset));
+        out.push_back(static_cast<double>(r.length));
+      }
+      return CopyOut("Float64Array", out.data(), out.size());
+    };
+    val o = val::object();
+    o.set("needs", flat(ranges));
+    if (next.length) o.set("next", flat({next}));
+    return o;
+  }
+  enum class Phase { kNone, kRows, kLayers };
   struct Pending {
-    bool active = false;
-    CallPlan plan;
+    Phase phase = Phase::kNone;
+    CallPlan plan;  // kRows: the call waiting for its rows
   };
   std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
 
@@ -267,7 +306,7 @@ class Engine {
 
 class JsModelLoader {
  public:
-  // options: { memory: "resident" | "paged", rowCache: rows kept between calls (paged) }
+  // options: { memory: "resident" | "paged" | "streamed", rowCache: rows kept between calls }
   explicit JsModelLoader(val options) : loader_(Memory(options)) {}
   val push(val chunk) {
     // Straight from the JS array to where the loader keeps each byte (a tensor's buffer), through
@@ -302,7 +341,9 @@ class JsModelLoader {
   static MemoryOptions Memory(const val& options) {
     MemoryOptions m;
     if (options.isUndefined() || options.isNull()) return m;
-    m.paged = options["memory"].isString() && options["memory"].as<std::string>() == "paged";
+    const std::string memory = options["memory"].isString() ? options["memory"].as<std::string>() : "";
+    m.paged = memory == "paged";
+    m.streamed = memory == "streamed";
     if (options["rowCache"].isNumber()) m.row_cache = static_cast<size_t>(options["rowCache"].as<double>());
     return m;
   }

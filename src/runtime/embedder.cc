@@ -167,30 +167,103 @@ Status Embedder::Plan(const std::vector<std::string>& texts, const EmbedOptions&
   return Status::Ok();
 }
 
-Status Embedder::Run(const CallPlan& plan, EmbedResult* out) {
-  if (!plan.spans.empty()) return PoolSpans(plan, out);
-  EmbedResult r;
-  r.dim = plan.dim;
-  r.embeddings.reserve(plan.ids.size() * plan.dim);
+std::vector<std::pair<size_t, size_t>> Embedder::Packs(const CallPlan& plan) {
+  std::vector<std::pair<size_t, size_t>> packs;
   for (size_t first = 0; first < plan.ids.size();) {
-    std::vector<SequenceInput> batch;
     size_t tokens = 0, last = first;
-    while (last < plan.ids.size() && (batch.empty() || tokens + plan.ids[last].size() <= kTokensPerForward)) {
-      batch.push_back({&plan.ids[last], plan.tasks[last]});
+    while (last < plan.ids.size() && (last == first || tokens + plan.ids[last].size() <= kTokensPerForward)) {
       tokens += plan.ids[last].size();
       ++last;
     }
-    JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
-    size_t row = 0;
-    for (const SequenceInput& seq : batch) {
-      Pool(hidden_.data(), row, row + seq.ids->size(), plan.dim, plan.normalized, &r.embeddings);
-      r.token_counts.push_back(static_cast<int32_t>(seq.ids->size()));
-      row += seq.ids->size();
-    }
-    r.total_tokens += tokens;
+    packs.push_back({first, last});
     first = last;
   }
+  return packs;
+}
+
+std::vector<SequenceInput> Embedder::Batch(const CallPlan& plan, std::pair<size_t, size_t> pack) {
+  std::vector<SequenceInput> batch;
+  for (size_t i = pack.first; i < pack.second; ++i) batch.push_back({&plan.ids[i], plan.tasks[i]});
+  return batch;
+}
+
+void Embedder::PoolPack(const CallPlan& plan, std::pair<size_t, size_t> pack, EmbedResult* r) const {
+  r->dim = plan.dim;
+  if (!plan.spans.empty()) {
+    for (const auto& s : plan.spans) {
+      Pool(hidden_.data(), s.first, s.second, plan.dim, plan.normalized, &r->embeddings);
+      r->token_counts.push_back(s.second - s.first);
+    }
+    r->total_tokens += static_cast<int64_t>(plan.ids[0].size());
+    return;
+  }
+  size_t row = 0;
+  for (size_t i = pack.first; i < pack.second; ++i) {
+    const size_t len = plan.ids[i].size();
+    Pool(hidden_.data(), row, row + len, plan.dim, plan.normalized, &r->embeddings);
+    r->token_counts.push_back(static_cast<int32_t>(len));
+    r->total_tokens += static_cast<int64_t>(len);
+    row += len;
+  }
+}
+
+Status Embedder::Run(const CallPlan& plan, EmbedResult* out) {
+  EmbedResult r;
+  r.embeddings.reserve(plan.ids.size() * plan.dim);
+  for (const auto& pack : Packs(plan)) {
+    const std::vector<SequenceInput> batch = Batch(plan, pack);
+    JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
+    PoolPack(plan, pack, &r);
+  }
   *out = std::move(r);
+  return Status::Ok();
+}
+
+void Embedder::StartStreamed(CallPlan plan) {
+  streamed_ = StreamedCall();
+  streamed_.active = true;
+  streamed_.plan = std::move(plan);
+  streamed_.packs = Packs(streamed_.plan);
+}
+
+bool Embedder::NextLayer(RowRange* range, RowRange* after) const {
+  const StreamedCall& c = streamed_;
+  if (!c.active || c.pack >= c.packs.size()) return false;
+  *range = model_->LayerRange(c.layer);
+  const bool last = c.layer + 1 == model_->num_layers();
+  *after = last && c.pack + 1 >= c.packs.size() ? RowRange() : model_->LayerRange(last ? 0 : c.layer + 1);
+  return true;
+}
+
+Status Embedder::SupplyLayer(uint64_t n, const ModelStreamReader::CopyFn& copy) {
+  StreamedCall& c = streamed_;
+  if (!c.active || c.pack >= c.packs.size()) return Status(Code::kState, "no streamed call is waiting for a layer");
+  Status st;
+  if (c.layer == 0) {
+    c.batch = Batch(c.plan, c.packs[c.pack]);
+    st = model_->BeginForward(c.batch, &hidden_);
+  }
+  if (st.ok()) st = model_->LoadLayer(c.layer, n, copy);
+  if (st.ok()) st = model_->ForwardLayer(c.layer);
+  model_->DropLayer(c.layer);
+  if (!st.ok()) {
+    streamed_ = StreamedCall();
+    return st;
+  }
+  if (++c.layer == model_->num_layers()) {
+    PoolPack(c.plan, c.packs[c.pack], &c.result);
+    c.layer = 0;
+    ++c.pack;
+  }
+  return Status::Ok();
+}
+
+Status Embedder::TakeStreamed(EmbedResult* out) {
+  if (!streamed_.active || streamed_.pack < streamed_.packs.size()) {
+    return Status(Code::kState, "the streamed call has not run all its layers");
+  }
+  *out = std::move(streamed_.result);
+  streamed_ = StreamedCall();
   return Status::Ok();
 }
 
@@ -257,20 +330,6 @@ Status Embedder::PlanLateChunks(const std::vector<std::string>& chunks, const Em
   plan->ids = {std::move(enc.ids)};
   plan->tasks = {task};
   plan->spans = std::move(spans);
-  return Status::Ok();
-}
-
-Status Embedder::PoolSpans(const CallPlan& plan, EmbedResult* out) {
-  std::vector<SequenceInput> batch = {{&plan.ids[0], plan.tasks[0]}};
-  JV3_RETURN_IF_ERROR(model_->Forward(batch, &hidden_));
-  EmbedResult r;
-  r.dim = plan.dim;
-  for (const auto& s : plan.spans) {
-    Pool(hidden_.data(), s.first, s.second, plan.dim, plan.normalized, &r.embeddings);
-    r.token_counts.push_back(s.second - s.first);
-  }
-  r.total_tokens = static_cast<int64_t>(plan.ids[0].size());
-  *out = std::move(r);
   return Status::Ok();
 }
 

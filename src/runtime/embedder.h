@@ -70,6 +70,15 @@ class Embedder {
                         const EmbedOptions& options, CallPlan* plan) const;
   Status Run(const CallPlan& plan, EmbedResult* out);
   Model& model() { return *model_; }
+
+  // Streamed memory: Run in steps, one layer at a time, as the caller reads each layer's bytes.
+  // StartStreamed takes the plan (its rows paged in already); then while NextLayer gives a range,
+  // read it and pass its bytes to SupplyLayer (`after`: the range needed next, to read ahead);
+  // then TakeStreamed. A failed step ends the call.
+  void StartStreamed(CallPlan plan);
+  bool NextLayer(RowRange* range, RowRange* after) const;
+  Status SupplyLayer(uint64_t n, const ModelStreamReader::CopyFn& copy);
+  Status TakeStreamed(EmbedResult* out);
   // The forward pass on given ids (for tests that check hidden states layer by layer).
   Status ForwardIds(const std::vector<int32_t>& ids, int task, std::vector<float>* hidden, ForwardTrace* trace);
 
@@ -79,14 +88,27 @@ class Embedder {
   std::string ModelInput(const std::string& text, int task, const EmbedOptions& o) const;
   // Mean of hidden rows [begin, end), truncated to dim and normalized, appended to out.
   void Pool(const float* hidden, size_t begin, size_t end, int dim, bool normalized, std::vector<float>* out) const;
-  // One forward pass over the plan's one sequence, then one pooled vector per span.
-  Status PoolSpans(const CallPlan& plan, EmbedResult* out);
+  // The plan's forward passes: sequences [first, last) each, about kTokensPerForward tokens.
+  static std::vector<std::pair<size_t, size_t>> Packs(const CallPlan& plan);
+  static std::vector<SequenceInput> Batch(const CallPlan& plan, std::pair<size_t, size_t> pack);
+  // After a pack's forward pass: its vectors (one per sequence, or per span) from hidden_.
+  void PoolPack(const CallPlan& plan, std::pair<size_t, size_t> pack, EmbedResult* r) const;
   Status PlanLateChunks(const std::vector<std::string>& chunks, const EmbedOptions& o, CallPlan* plan) const;
 
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   int max_length_ = 0;
   std::vector<float> hidden_;  // [tokens, d], reused
+  struct StreamedCall {
+    bool active = false;
+    CallPlan plan;
+    std::vector<std::pair<size_t, size_t>> packs;
+    size_t pack = 0;  // the pack being run
+    int layer = 0;    // the layer it needs next
+    std::vector<SequenceInput> batch;
+    EmbedResult result;
+  };
+  StreamedCall streamed_;
 };
 
 }  // namespace jv3

@@ -10,13 +10,11 @@ ModelLoader::ModelLoader(MemoryOptions memory)
       reader_(
           [this](const ModelHeader& h) {
             JV3_RETURN_IF_ERROR(builder_.OnHeader(h));
-            // Paged: the word tables pass by (checked, and their row checksums taken), never held.
-            if (PagedRows* paged = builder_.paged()) {
-              reader_.PassThrough([](const TensorEntry& e) { return PagedRows::Pages(e.name); },
-                                  [paged](const TensorEntry& e, uint64_t offset, const uint8_t* data, size_t n) {
-                                    return paged->OnChunk(e, offset, data, n);
-                                  });
-            }
+            // Paged or streamed: what the model does not keep passes by (checked, never held).
+            reader_.PassThrough([this](const TensorEntry& e) { return builder_.Passes(e); },
+                                [this](const TensorEntry& e, uint64_t offset, const uint8_t* data, size_t n) {
+                                  return builder_.OnPassed(e, offset, data, n);
+                                });
             return Status::Ok();
           },
           [this](const TensorEntry& e, std::vector<uint8_t>&& b) { return builder_.OnTensor(e, std::move(b)); }) {}

@@ -5,10 +5,16 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/checksum.h"
+
 namespace jv3 {
 namespace {
 
 constexpr size_t kOver = kGemmOverreadBytes / sizeof(float);
+
+// Rows of the MLP block computed at a time: bounds its [rows, ffn] activations (and the quantized
+// copy of them) whatever the batch, for little speed (the weights stream once per tile).
+constexpr size_t kMlpRows = 256;
 
 // Resizes an activation buffer to n floats plus the GEMM over-read slack.
 Status Reserve(std::vector<float>* v, size_t n) {
@@ -45,19 +51,56 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
   Model& m = *model_;
   m.header_ = header;
   m.config_ = header.config;
+  m.memory_ = memory_;
   const ModelConfig& c = m.config_;
   if (c.lora_rank > 64) return Status(Code::kModelFormat, "lora_rank above 64 is not supported");
   JV3_RETURN_IF_ERROR(Attention::Create(c.num_heads, c.head_dim(), header.int8, &m.attention_));
   JV3_RETURN_IF_ERROR(RowwiseOp::Create(RowwiseOp::Kind::kGelu, &m.gelu_));
   m.rope_.reset(new RopeTable(c.head_dim(), c.rotary_base));
   m.layers_.resize(c.num_layers);
+  int8_ = header.int8;
+  scratch_ = m.scratch_;
 
-  auto blob = [](Blob* dst) {
-    return [dst](const TensorEntry&, std::vector<uint8_t>&& b) {
-      *dst = ToBlob(std::move(b));
-      return Status::Ok();
-    };
+  EmbeddingWeights& e = m.emb_;
+  if (memory_.paged || memory_.streamed) JV3_RETURN_IF_ERROR(PagedRows::Create(header, memory_.row_cache, &e.paged));
+  slots_["embeddings.word_embeddings.weight"] = Keep(&e.word);
+  slots_["embeddings.word_embeddings.weight_scale"] = Keep(&e.word_scale);
+  slots_["embeddings.word_embeddings.lora_A"] = Keep(&e.word_lora_a);
+  slots_["embeddings.word_embeddings.lora_B"] = Keep(&e.word_lora_b);
+  slots_["embeddings.token_type_rows"] = Keep(&e.token_type_rows);
+  AddNormSlots(&e.ln, "emb_ln");
+  m.layer_tensors_.resize(c.num_layers);
+  for (int i = 0; i < c.num_layers; ++i) {
+    AddLayerSlots(&m.layers_[i], i);
+    const std::string prefix = LayerPrefix(i);
+    for (const TensorEntry& t : m.header_.tensors) {
+      if (t.name.compare(0, prefix.size(), prefix) == 0) m.layer_tensors_[i].push_back(&t);
+    }
+  }
+  // The header was checked against the schema, so every tensor must have a slot.
+  for (const TensorEntry& t : header.tensors) {
+    if (!slots_.count(t.name)) return Status(Code::kModelTensor, "model file: no place for tensor " + t.name);
+  }
+  return Status::Ok();
+}
+
+Model::Builder::Builder(Model* model, int layer) : int8_(model->int8()), scratch_(model->scratch_) {
+  AddLayerSlots(&model->layers_[layer], layer);
+}
+
+Model::Builder::Slot Model::Builder::Keep(Blob* dst) {
+  return [dst](const TensorEntry&, std::vector<uint8_t>&& b) {
+    *dst = ToBlob(std::move(b));
+    return Status::Ok();
   };
+}
+
+void Model::Builder::AddNormSlots(LayerNormWeights* n, const std::string& name) {
+  slots_[name + ".weight"] = Keep(&n->weight);
+  slots_[name + ".bias"] = Keep(&n->bias);
+}
+
+void Model::Builder::AddLayerSlots(EncoderLayer* L, int layer) {
   auto linear = [this](LinearLayer* l, const std::string& name) {
     for (const char* part : {"weight", "weight_scale", "bias", "lora_A", "lora_B"}) {
       slots_[name + "." + part] = [this, l, part](const TensorEntry& e, std::vector<uint8_t>&& b) {
@@ -65,34 +108,13 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
       };
     }
   };
-  auto norm = [&](LayerNormWeights* n, const std::string& name) {
-    slots_[name + ".weight"] = blob(&n->weight);
-    slots_[name + ".bias"] = blob(&n->bias);
-  };
-
-  EmbeddingWeights& e = m.emb_;
-  if (memory_.paged) JV3_RETURN_IF_ERROR(PagedRows::Create(header, memory_.row_cache, &e.paged));
-  slots_["embeddings.word_embeddings.weight"] = blob(&e.word);
-  slots_["embeddings.word_embeddings.weight_scale"] = blob(&e.word_scale);
-  slots_["embeddings.word_embeddings.lora_A"] = blob(&e.word_lora_a);
-  slots_["embeddings.word_embeddings.lora_B"] = blob(&e.word_lora_b);
-  slots_["embeddings.token_type_rows"] = blob(&e.token_type_rows);
-  norm(&e.ln, "emb_ln");
-  for (int i = 0; i < c.num_layers; ++i) {
-    EncoderLayer& L = m.layers_[i];
-    const std::string p = LayerPrefix(i);
-    linear(&L.wqkv, p + "mixer.Wqkv");
-    linear(&L.out_proj, p + "mixer.out_proj");
-    norm(&L.norm1, p + "norm1");
-    linear(&L.fc1, p + "mlp.fc1");
-    linear(&L.fc2, p + "mlp.fc2");
-    norm(&L.norm2, p + "norm2");
-  }
-  // The header was checked against the schema, so every tensor must have a slot.
-  for (const TensorEntry& t : header.tensors) {
-    if (!slots_.count(t.name)) return Status(Code::kModelTensor, "model file: no place for tensor " + t.name);
-  }
-  return Status::Ok();
+  const std::string p = LayerPrefix(layer);
+  linear(&L->wqkv, p + "mixer.Wqkv");
+  linear(&L->out_proj, p + "mixer.out_proj");
+  AddNormSlots(&L->norm1, p + "norm1");
+  linear(&L->fc1, p + "mlp.fc1");
+  linear(&L->fc2, p + "mlp.fc2");
+  AddNormSlots(&L->norm2, p + "norm2");
 }
 
 // A Linear arrives as weight (+ weight_scale), bias, lora_A, lora_B (the schema's order): its
@@ -107,13 +129,13 @@ Status Model::Builder::AcceptLinear(LinearLayer* l, const std::string& part, std
   } else if (part == "weight_scale") {
     pending_scale_ = ToBlob(std::move(bytes));
   } else if (part == "bias") {
-    if (pending_layer_ != l || (model_->header_.int8 && pending_scale_.empty())) {
+    if (pending_layer_ != l || (int8_ && pending_scale_.empty())) {
       return Status(Code::kModelTensor, "model file: " + e.name + " does not follow its weight");
     }
     const size_t out = pending_shape_[0], in = pending_shape_[1];
     pending_layer_ = nullptr;
     const Blob bias = ToBlob(std::move(bytes));
-    Status st = model_->header_.int8 ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(),
+    Status st = int8_ ? LinearOp::CreateI8(in, out, pending_weight_.i8(), pending_scale_.f32(),
                                                           bias.f32(), &l->op, scratch_)
                                      : LinearOp::CreateF32(in, out, pending_weight_.f32(), bias.f32(), &l->op);
     pending_weight_ = Blob();
@@ -138,10 +160,21 @@ Status Model::Builder::AcceptLinear(LinearLayer* l, const std::string& part, std
 }
 
 Status Model::Builder::OnTensor(const TensorEntry& entry, std::vector<uint8_t>&& bytes) {
-  if (!model_) return Status(Code::kState, "tensor before header");
+  if (slots_.empty()) return Status(Code::kState, "tensor before header");
   auto slot = slots_.find(entry.name);
   if (slot == slots_.end()) return Status(Code::kModelTensor, "model file: no place for tensor " + entry.name);
   return slot->second(entry, std::move(bytes));
+}
+
+bool Model::Builder::Passes(const TensorEntry& entry) const {
+  if ((memory_.paged || memory_.streamed) && PagedRows::Pages(entry.name)) return true;
+  return memory_.streamed && entry.name.compare(0, 15, "encoder.layers.") == 0;
+}
+
+Status Model::Builder::OnPassed(const TensorEntry& entry, uint64_t offset, const uint8_t* data, size_t n) {
+  // A streamed layer's bytes are only checked here (by the reader); they are read again per pass.
+  if (!PagedRows::Pages(entry.name)) return Status::Ok();
+  return model_->emb_.paged->OnChunk(entry, offset, data, n);
 }
 
 Status Model::Builder::Finish(int threads, std::unique_ptr<Model>* out) {
@@ -199,81 +232,141 @@ Status Model::Embed(const std::vector<SequenceInput>& batch, float* x) {
   return Status::Ok();
 }
 
-Status Model::RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y,
-                        const std::vector<SequenceInput>& batch, const std::vector<size_t>& starts) {
-  const size_t in = layer.op->in(), out = layer.op->out(), r = config_.lora_rank;
+Status Model::RunLinear(LinearLayer& layer, const float* x, size_t first, size_t last, float* y) {
+  const size_t in = layer.op->in(), out = layer.op->out(), r = config_.lora_rank, rows = last - first;
   {
     PhaseTimer timer(Slot(timing_, &ForwardTiming::linear));
     JV3_RETURN_IF_ERROR(layer.op->Run(x, rows, y, pool_.get()));
   }
   if (timing_) timing_->linear_ops += 2.0 * rows * in * out;
   PhaseTimer timer(Slot(timing_, &ForwardTiming::lora));
+  // Each sequence's rows within [first, last) get its task's adapter.
+  const std::vector<SequenceInput>& batch = *pass_.batch;
   for (size_t i = 0; i < batch.size(); ++i) {
     const int t = batch[i].task;
-    if (t < 0 || layer.lora_a.empty()) continue;
-    AddLoraDelta(x + starts[i] * in, batch[i].ids->size(), in, layer.lora_a.f32() + t * r * in,
-                 layer.lora_bt.f32() + t * r * out, r, out, config_.lora_scaling(), y + starts[i] * out, pool_.get());
+    const size_t begin = std::max(pass_.starts[i], first), end = std::min(pass_.starts[i] + batch[i].ids->size(), last);
+    if (t < 0 || layer.lora_a.empty() || begin >= end) continue;
+    AddLoraDelta(x + (begin - first) * in, end - begin, in, layer.lora_a.f32() + t * r * in,
+                 layer.lora_bt.f32() + t * r * out, r, out, config_.lora_scaling(), y + (begin - first) * out,
+                 pool_.get());
   }
   return Status::Ok();
 }
 
 Status Model::Forward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden, ForwardTrace* trace) {
+  JV3_RETURN_IF_ERROR(BeginForward(batch, hidden, trace));
+  for (int l = 0; l < num_layers(); ++l) JV3_RETURN_IF_ERROR(ForwardLayer(l));
+  return Status::Ok();
+}
+
+Status Model::BeginForward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden, ForwardTrace* trace) {
   const ModelConfig& c = config_;
   const size_t d = c.hidden_size;
-  std::vector<size_t> starts;
-  size_t n = 0, longest = 0;
+  pass_ = Pass();
+  size_t longest = 0;
   for (const SequenceInput& seq : batch) {
     if (seq.task >= c.num_tasks()) return Status(Code::kUnknownTask, "adapter index out of range");
-    starts.push_back(n);
-    n += seq.ids->size();
+    pass_.starts.push_back(pass_.n);
+    pass_.n += seq.ids->size();
     longest = std::max(longest, seq.ids->size());
   }
+  const size_t n = pass_.n;
   JV3_RETURN_IF_ERROR(Reserve(hidden, n * d));
   JV3_RETURN_IF_ERROR(Reserve(&qkv_, n * 3 * d));
   JV3_RETURN_IF_ERROR(Reserve(&ctx_, n * d));
   JV3_RETURN_IF_ERROR(Reserve(&tmp_, n * d));
-  JV3_RETURN_IF_ERROR(Reserve(&ffn_, n * c.intermediate_size));
+  JV3_RETURN_IF_ERROR(Reserve(&ffn_, std::min(n, kMlpRows) * c.intermediate_size));
   JV3_RETURN_IF_ERROR(rope_->Reserve(longest));
   float* x = hidden->data();  // [n, d]
-  const float eps = c.layer_norm_eps;
-
-  {
-    PhaseTimer timer(Slot(timing_, &ForwardTiming::embed));
-    JV3_RETURN_IF_ERROR(Embed(batch, x));
-    if (trace) trace->embeddings_before_ln.assign(x, x + n * d);
-    AddLayerNorm(x, nullptr, n, d, emb_.ln.weight.f32(), emb_.ln.bias.f32(), eps, pool_.get());
-    if (trace) trace->emb_ln_output.assign(x, x + n * d);
-  }
-
-  for (EncoderLayer& L : layers_) {
-    // Attention block: x = norm1(x + out_proj(attention(Wqkv(x)))).
-    JV3_RETURN_IF_ERROR(RunLinear(L.wqkv, x, n, qkv_.data(), batch, starts));
-    {
-      PhaseTimer timer(Slot(timing_, &ForwardTiming::attention));
-      for (size_t i = 0; i < batch.size(); ++i) {
-        JV3_RETURN_IF_ERROR(attention_->Run(qkv_.data() + starts[i] * 3 * d, batch[i].ids->size(), *rope_,
-                                            ctx_.data() + starts[i] * d, pool_.get()));
-      }
-    }
-    JV3_RETURN_IF_ERROR(RunLinear(L.out_proj, ctx_.data(), n, tmp_.data(), batch, starts));
-    {
-      PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
-      AddLayerNorm(x, tmp_.data(), n, d, L.norm1.weight.f32(), L.norm1.bias.f32(), eps, pool_.get());
-    }
-    // MLP block: x = norm2(x + fc2(gelu(fc1(x)))).
-    JV3_RETURN_IF_ERROR(RunLinear(L.fc1, x, n, ffn_.data(), batch, starts));
-    {
-      PhaseTimer timer(Slot(timing_, &ForwardTiming::gelu));
-      JV3_RETURN_IF_ERROR(gelu_->Run(ffn_.data(), n, c.intermediate_size, pool_.get()));
-    }
-    JV3_RETURN_IF_ERROR(RunLinear(L.fc2, ffn_.data(), n, tmp_.data(), batch, starts));
-    {
-      PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
-      AddLayerNorm(x, tmp_.data(), n, d, L.norm2.weight.f32(), L.norm2.bias.f32(), eps, pool_.get());
-    }
-    if (trace) trace->layer_outputs.emplace_back(x, x + n * d);
-  }
+  PhaseTimer timer(Slot(timing_, &ForwardTiming::embed));
+  JV3_RETURN_IF_ERROR(Embed(batch, x));
+  if (trace) trace->embeddings_before_ln.assign(x, x + n * d);
+  AddLayerNorm(x, nullptr, n, d, emb_.ln.weight.f32(), emb_.ln.bias.f32(), c.layer_norm_eps, pool_.get());
+  if (trace) trace->emb_ln_output.assign(x, x + n * d);
+  pass_.batch = &batch;
+  pass_.x = x;
+  pass_.trace = trace;
   return Status::Ok();
 }
+
+Status Model::ForwardLayer(int layer) {
+  if (!pass_.batch) return Status(Code::kState, "ForwardLayer before BeginForward");
+  EncoderLayer& L = layers_[layer];
+  if (!L.wqkv.op || !L.fc2.op) return Status(Code::kState, "layer " + std::to_string(layer) + " is not loaded");
+  const std::vector<SequenceInput>& batch = *pass_.batch;
+  const std::vector<size_t>& starts = pass_.starts;
+  const size_t d = config_.hidden_size, n = pass_.n, ffn = config_.intermediate_size;
+  const float eps = config_.layer_norm_eps;
+  float* x = pass_.x;
+
+  // Attention block: x = norm1(x + out_proj(attention(Wqkv(x)))).
+  JV3_RETURN_IF_ERROR(RunLinear(L.wqkv, x, 0, n, qkv_.data()));
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::attention));
+    for (size_t i = 0; i < batch.size(); ++i) {
+      JV3_RETURN_IF_ERROR(attention_->Run(qkv_.data() + starts[i] * 3 * d, batch[i].ids->size(), *rope_,
+                                          ctx_.data() + starts[i] * d, pool_.get()));
+    }
+  }
+  JV3_RETURN_IF_ERROR(RunLinear(L.out_proj, ctx_.data(), 0, n, tmp_.data()));
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
+    AddLayerNorm(x, tmp_.data(), n, d, L.norm1.weight.f32(), L.norm1.bias.f32(), eps, pool_.get());
+  }
+  // MLP block: x = norm2(x + fc2(gelu(fc1(x)))), kMlpRows rows at a time (rows are independent),
+  // so its [rows, ffn] activations stay small however long the batch.
+  for (size_t first = 0; first < n; first += kMlpRows) {
+    const size_t last = std::min(n, first + kMlpRows);
+    JV3_RETURN_IF_ERROR(RunLinear(L.fc1, x + first * d, first, last, ffn_.data()));
+    {
+      PhaseTimer timer(Slot(timing_, &ForwardTiming::gelu));
+      JV3_RETURN_IF_ERROR(gelu_->Run(ffn_.data(), last - first, ffn, pool_.get()));
+    }
+    JV3_RETURN_IF_ERROR(RunLinear(L.fc2, ffn_.data(), first, last, tmp_.data() + first * d));
+  }
+  {
+    PhaseTimer timer(Slot(timing_, &ForwardTiming::norm));
+    AddLayerNorm(x, tmp_.data(), n, d, L.norm2.weight.f32(), L.norm2.bias.f32(), eps, pool_.get());
+  }
+  if (pass_.trace) pass_.trace->layer_outputs.emplace_back(x, x + n * d);
+  if (layer + 1 == num_layers()) pass_ = Pass();
+  return Status::Ok();
+}
+
+RowRange Model::LayerRange(int layer) const {
+  const std::vector<const TensorEntry*>& t = layer_tensors_[layer];
+  const uint64_t begin = header_.data_start + t.front()->offset;
+  return {begin, header_.data_start + t.back()->offset + t.back()->size - begin};
+}
+
+Status Model::LoadLayer(int layer, uint64_t n, const ModelStreamReader::CopyFn& copy) {
+  if (layer < 0 || layer >= num_layers()) return Status(Code::kInvalidArgument, "no layer " + std::to_string(layer));
+  const RowRange range = LayerRange(layer);
+  if (n != range.length) {
+    return Status(Code::kIo, "layer " + std::to_string(layer) + ": got " + std::to_string(n) + " bytes for a read of " +
+                                 std::to_string(range.length));
+  }
+  DropLayer(layer);
+  Builder builder(this, layer);
+  Status st;
+  for (const TensorEntry* e : layer_tensors_[layer]) {
+    std::vector<uint8_t> bytes;
+    st = OrOutOfMemory([&] { bytes.resize(e->size); }, "while reading layer " + std::to_string(layer));
+    if (!st.ok()) break;
+    copy(header_.data_start + e->offset - range.offset, bytes.data(), bytes.size());
+    if (Crc32(0, bytes.data(), bytes.size()) != e->crc32) {
+      st = Status(Code::kModelChecksum, "the model source's tensor " + e->name +
+                                            " does not match its checksum: the file changed since it was loaded; "
+                                            "load it again");
+      break;
+    }
+    st = builder.OnTensor(*e, std::move(bytes));
+    if (!st.ok()) break;
+  }
+  if (!st.ok()) DropLayer(layer);
+  return st;
+}
+
+void Model::DropLayer(int layer) { layers_[layer] = EncoderLayer(); }
 
 }  // namespace jv3

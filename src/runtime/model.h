@@ -63,6 +63,9 @@ struct EmbeddingWeights {
 struct MemoryOptions {
   bool paged = false;  // the word-embedding table stays in the file, its rows read per call
   size_t row_cache = PagedRows::kDefaultCapacity;  // paged: rows kept between calls
+  // The word table paged, and the encoder layers too: each forward pass reads them in order, one
+  // at a time (Model::LoadLayer), and drops each after use.
+  bool streamed = false;
 };
 
 // One sequence of a batch: its token ids (with <s> … </s>) and its adapter (-1: none).
@@ -95,24 +98,33 @@ class Model {
   // Builds the model tensor by tensor as a ModelStreamReader delivers them.
   class Builder {
    public:
+    using Slot = std::function<Status(const TensorEntry&, std::vector<uint8_t>&&)>;
     explicit Builder(MemoryOptions memory = {}) : memory_(memory) {}
+    // Streamed memory: the slots of one layer of a loaded model, to build it from its tensors.
+    Builder(Model* model, int layer);
     Status OnHeader(const ModelHeader& header);
-    // Paged memory: the rows that stay in the file (null when resident), from OnHeader on.
-    PagedRows* paged() { return model_ ? model_->emb_.paged.get() : nullptr; }
     Status OnTensor(const TensorEntry& entry, std::vector<uint8_t>&& bytes);
+    // Tensors not kept at load (paged: the word tables; streamed: also the layers): the reader
+    // passes their bytes to OnPassed as they stream by, after OnHeader.
+    bool Passes(const TensorEntry& entry) const;
+    Status OnPassed(const TensorEntry& entry, uint64_t offset, const uint8_t* data, size_t n);
     // After the last tensor: the finished model, running on `threads` threads.
     Status Finish(int threads, std::unique_ptr<Model>* out);
 
    private:
+    static Slot Keep(Blob* dst);
+    void AddNormSlots(LayerNormWeights* n, const std::string& name);
+    void AddLayerSlots(EncoderLayer* layer, int index);
     Status AcceptLinear(LinearLayer* layer, const std::string& part, std::vector<uint8_t>&& bytes,
                         const TensorEntry& e);
     MemoryOptions memory_;
+    bool int8_ = true;
     std::unique_ptr<Model> model_;
-    std::unordered_map<std::string, std::function<Status(const TensorEntry&, std::vector<uint8_t>&&)>> slots_;
-    Blob pending_weight_, pending_scale_;                                       // of the Linear being assembled
-    LinearLayer* pending_layer_ = nullptr;                                      // the Linear whose weight arrived last
-    std::vector<int64_t> pending_shape_;                                        // its weight's [out, in]
-    std::shared_ptr<QuantScratch> scratch_ = std::make_shared<QuantScratch>();  // for all int8 Linears
+    std::unordered_map<std::string, Slot> slots_;
+    Blob pending_weight_, pending_scale_;     // of the Linear being assembled
+    LinearLayer* pending_layer_ = nullptr;    // the Linear whose weight arrived last
+    std::vector<int64_t> pending_shape_;      // its weight's [out, in]
+    std::shared_ptr<QuantScratch> scratch_;  // for all int8 Linears (the model's)
   };
 
   const ModelConfig& config() const { return config_; }
@@ -126,19 +138,47 @@ class Model {
   // Runs the encoder over sequences packed one after another (no padding: each attends to itself).
   // hidden: [sum of lengths, d] last hidden states.
   Status Forward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden, ForwardTrace* trace = nullptr);
+  // Forward in steps, for streamed memory: BeginForward (embeddings), then ForwardLayer for each
+  // layer in order, each loaded before (LoadLayer) and dropped after (DropLayer). `batch` and
+  // `hidden` must outlive the steps.
+  Status BeginForward(const std::vector<SequenceInput>& batch, std::vector<float>* hidden,
+                      ForwardTrace* trace = nullptr);
+  Status ForwardLayer(int layer);
+
+  bool streamed() const { return memory_.streamed; }
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  // Streamed memory: the file range of a layer's tensors (contiguous, in forward order).
+  RowRange LayerRange(int layer) const;
+  // Builds a layer from the `n` bytes of its range (copy puts them where they go), each tensor
+  // checked against the header's CRC-32 (E_MODEL_CHECKSUM: the file changed since the load).
+  Status LoadLayer(int layer, uint64_t n, const ModelStreamReader::CopyFn& copy);
+  void DropLayer(int layer);
   // While set, every forward pass adds its time per phase to `timing` (null: off).
   void set_timing(ForwardTiming* timing) { timing_ = timing; }
 
  private:
   Model() = default;
   Status Embed(const std::vector<SequenceInput>& batch, float* x);
-  Status RunLinear(LinearLayer& layer, const float* x, size_t rows, float* y, const std::vector<SequenceInput>& batch,
-                   const std::vector<size_t>& starts);
+  // A linear layer (with each sequence's adapter) over rows [first, last) of the pass: x and y hold
+  // just those rows.
+  Status RunLinear(LinearLayer& layer, const float* x, size_t first, size_t last, float* y);
 
   ModelHeader header_;
   ModelConfig config_;
+  MemoryOptions memory_;
   EmbeddingWeights emb_;
   std::vector<EncoderLayer> layers_;
+  std::vector<std::vector<const TensorEntry*>> layer_tensors_;  // [layers] each layer's header entries
+  std::shared_ptr<QuantScratch> scratch_ = std::make_shared<QuantScratch>();  // for all int8 Linears
+  // The forward pass in progress (BeginForward .. last ForwardLayer).
+  struct Pass {
+    const std::vector<SequenceInput>* batch = nullptr;
+    std::vector<size_t> starts;  // [sequences] first row of each
+    size_t n = 0;                // rows (tokens)
+    float* x = nullptr;          // [n, d] the hidden states
+    ForwardTrace* trace = nullptr;
+  };
+  Pass pass_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Attention> attention_;
   std::unique_ptr<RowwiseOp> gelu_;
@@ -148,7 +188,7 @@ class Model {
   std::vector<float> qkv_;  // [N, 3d]
   std::vector<float> ctx_;  // [N, d]
   std::vector<float> tmp_;  // [N, d]
-  std::vector<float> ffn_;  // [N, ffn]
+  std::vector<float> ffn_;  // [min(N, kMlpRows), ffn]
 };
 
 }  // namespace jv3

@@ -1,6 +1,7 @@
-// Paged memory: the word-embedding table left in the file. Vectors must be bit-identical to the
-// resident model's (and so match the fixture as it does), from every random-access source; a file
-// that changes after load, a failing read or a source that cannot seek must give clear codes.
+// Paged memory (the word-embedding table left in the file) and streamed memory (the layers too,
+// read per pass). Vectors must be bit-identical to the resident model's (and so match the fixture
+// as it does), from every random-access source; a file that changes after load, a failing read or
+// a source that cannot seek must give clear codes.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -74,11 +75,11 @@ async function checkAll(model, dtype) {
   }
 }
 
-for (const dtype of ['int8', 'f32']) {
-  test(`${dtype}: paged from a file path matches resident bit for bit, and the fixture`, async () => {
-    const model = await JinaEmbeddings.load(await convertedModel(dtype), { threads: testThreads, memory: 'paged' });
+for (const [dtype, memory] of [['int8', 'paged'], ['f32', 'paged'], ['int8', 'streamed'], ['f32', 'streamed']]) {
+  test(`${dtype}: ${memory} from a file path matches resident bit for bit, and the fixture`, async () => {
+    const model = await JinaEmbeddings.load(await convertedModel(dtype), { threads: testThreads, memory });
     try {
-      assert.equal(model.info.memory, 'paged');
+      assert.equal(model.info.memory, memory);
       await checkAll(model, dtype);
       const stats = model.pageStats;
       assert.ok(stats.rowsRead > 0 && stats.bytesRead > 0 && stats.rangesRead > 0, JSON.stringify(stats));
@@ -113,8 +114,8 @@ test('Uint8Array, Blob and { size, read } sources', async () => {
   const bytes = new Uint8Array(fs.readFileSync(await convertedModel('int8')));
   let reads = 0;
   const reader = { size: bytes.byteLength, read: async (o, n) => (reads++, bytes.slice(o, o + n)) };
-  for (const source of [bytes, new Blob([bytes]), reader]) {
-    const model = await JinaEmbeddings.load(source, { threads: testThreads, memory: 'paged' });
+  for (const [source, memory] of [[bytes, 'paged'], [new Blob([bytes]), 'paged'], [reader, 'paged'], [reader, 'streamed']]) {
+    const model = await JinaEmbeddings.load(source, { threads: testThreads, memory });
     try {
       await checkAll(model, 'int8');
     } finally {
@@ -145,7 +146,7 @@ async function serveFile(file, { ranges }) {
 test('a URL whose server answers Range requests', async () => {
   const server = await serveFile(await convertedModel('int8'), { ranges: true });
   try {
-    const model = await JinaEmbeddings.load(server.url, { threads: testThreads, memory: 'paged' });
+    const model = await JinaEmbeddings.load(server.url, { threads: testThreads, memory: 'streamed' });
     try {
       await checkAll(model, 'int8');
     } finally {
@@ -172,7 +173,8 @@ test('sources that cannot seek, checkpoints and unknown modes are refused with c
   const bytes = fs.readFileSync(await convertedModel('int8'));
   await assertCode(JinaEmbeddings.load(new Blob([bytes]).stream(), { memory: 'paged' }), 'E_NO_RANGE');
   await assertCode(JinaEmbeddings.load(fixtureDir, { memory: 'paged' }), 'E_INVALID_ARGUMENT');
-  await assertCode(JinaEmbeddings.load(bytes, { memory: 'streamed' }), 'E_INVALID_ARGUMENT');
+  await assertCode(JinaEmbeddings.load(bytes, { memory: 'swapped' }), 'E_INVALID_ARGUMENT');
+  await assertCode(JinaEmbeddings.load(fixtureDir, { memory: 'streamed' }), 'E_INVALID_ARGUMENT');
   await assertCode(JinaEmbeddings.load(bytes, { memory: 'paged', rowCache: 0 }), 'E_INVALID_ARGUMENT');
 });
 
@@ -239,3 +241,44 @@ test('concurrent calls on one paged instance give the sequential results; dispos
   await disposed;
   await assertCode(model.embed('after dispose'), 'E_DISPOSED');
 });
+
+test('streamed: a layer changed after load is E_MODEL_CHECKSUM, a read failing mid-pass E_IO; usable after both', async () => {
+  const original = new Uint8Array(fs.readFileSync(await convertedModel('int8')));
+  let bytes = original;
+  let failAt = -1;
+  let reads = 0;
+  const reader = {
+    size: original.byteLength,
+    read: async (o, n) => {
+      if (reads++ === failAt) throw new Error('connection reset');
+      return bytes.slice(o, o + n);
+    },
+  };
+  const model = await JinaEmbeddings.load(reader, { threads: testThreads, memory: 'streamed' });
+  try {
+    const want = bytesOf(await model.embed('hello world'));
+    const { start, end } = tensorBytes(Buffer.from(original), 'encoder.layers.1.mlp.fc1.weight');
+    bytes = original.slice();
+    bytes[start + ((end - start) >> 1)] ^= 1;
+    await assertCode(model.embed('hello world'), 'E_MODEL_CHECKSUM');
+    bytes = original;
+    failAt = reads + 1;  // the second layer, read ahead while the first one runs
+    await assertCode(model.embed('hello world'), 'E_IO');
+    assert.ok(bytesOf(await model.embed('hello world')).equals(want));
+  } finally {
+    await model.dispose();
+  }
+});
+
+test('streamed: dispose while a layer is being read ahead waits for the call, then frees', async () => {
+  const bytes = new Uint8Array(fs.readFileSync(await convertedModel('int8')));
+  const reader = { size: bytes.byteLength, read: (o, n) => new Promise((resolve) => setTimeout(() => resolve(bytes.slice(o, o + n)), 2)) };
+  const model = await JinaEmbeddings.load(reader, { threads: testThreads, memory: 'streamed' });
+  const calls = [model.embed('one'), model.embed(['two', 'three']), model.embed('four', { task: 'retrieval.query' })];
+  const disposed = model.dispose();
+  const results = await Promise.all(calls);
+  assert.deepEqual(results.map((r) => r.data.length), [1, 2, 1]);
+  await disposed;
+  await assertCode(model.embed('after dispose'), 'E_DISPOSED');
+});
+
