@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-import { JinaEmbeddings } from '../../js/index.mjs';
+import { JinaEmbeddings, loadModule } from '../../js/index.mjs';
 import { textOfTokens, WORKLOADS } from './workloads.mjs';
 
 const args = process.argv.slice(2);
@@ -33,7 +33,10 @@ async function child(threads) {
   const m = await JinaEmbeddings.load(model, { threads, memory, rowCache });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
-  const out = { threads, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, workloads: {} };
+  // The shared module instance the model runs on: its memory is the wasm heap (never shrinks).
+  const Module = await loadModule(undefined, { variant: m.info.variant });
+  const heapMiB = () => Module.HEAPU8.length / 2 ** 20;
+  const out = { threads, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, heapAfterLoadMiB: heapMiB(), workloads: {} };
   for (const w of workloads) {
     const [count, tokens] = WORKLOADS[w];
     const texts = Array(count).fill(await textOfTokens(m, tokens));
@@ -48,7 +51,7 @@ async function child(threads) {
     times.sort((x, y) => x - y);
     const median = times[times.length >> 1];
     out.workloads[w] = { count, tokens: actual, medianMs: median, minMs: times[0], maxMs: times.at(-1),
-      tokensPerS: (count * actual) / (median / 1000) };
+      tokensPerS: (count * actual) / (median / 1000), heapMiB: heapMiB() };
   }
   // Paged: what the warm-ups and timed runs read (rows of a repeated text are read once).
   out.pageStats = m.pageStats;
@@ -69,8 +72,9 @@ if (args.includes('--child')) {
     const res = JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), ...args, '--child',
       '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n').at(-1));
     const parts = Object.entries(res.workloads).map(([w, r]) =>
-      `${w} ${r.count}×${r.tokens}: ${r.medianMs.toFixed(0)} ms (${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)}), ${r.tokensPerS.toFixed(0)} tok/s`);
+      `${w} ${r.count}×${r.tokens}: ${r.medianMs.toFixed(0)} ms (${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)}), ${r.tokensPerS.toFixed(0)} tok/s, heap ${r.heapMiB.toFixed(0)} MiB`);
     console.log(`${threads} | ${res.loadMs.toFixed(0)} | ${res.rssAfterLoadMB.toFixed(0)} | ${res.peakRssMB.toFixed(0)} | ${parts.join('; ')}`);
+    console.log(`  wasm heap after load ${res.heapAfterLoadMiB.toFixed(0)} MiB`);
     if (res.pageStats) console.log(`  paged reads: ${JSON.stringify(res.pageStats)}`);
   }
 }

@@ -1,5 +1,6 @@
 // Cloudflare Workers, locally: workerd (from npm) runs tests/runtimes/workerd/worker.mjs with the package's
-// modules and the single-thread wasm imported as a module; its vectors must match the fixture.
+// modules and the single-thread wasm imported as a module; its vectors must match the fixture, in
+// every memory mode (paged and streamed read the model through a binding with Range requests).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -79,16 +80,19 @@ after(async () => {
   }
 });
 
-test('workerd: single-thread build from an imported wasm module, fixture vectors', async () => {
-  for (const text of exp.texts.slice(0, 3)) {
-    for (const c of text.cases) {
-      const res = await fetch(url, { method: 'POST', body: JSON.stringify({ input: [text.text], options: caseOptions(c) }) });
-      const body = await res.text();
-      assert.equal(res.status, 200, `${body}\n${stderr}`);
-      const json = JSON.parse(body);
-      assert.equal(json.variant, 'wasm-st');
-      assert.equal(json.threads, 1);
-      assertClose(json.rows[0], c.embedding, TOL, `${text.id} / ${c.task}`);
+for (const memory of ['resident', 'paged', 'streamed']) {
+  test(`workerd: single-thread build from an imported wasm module, ${memory} memory, fixture vectors`, async () => {
+    for (const text of exp.texts.slice(0, 3)) {
+      for (const c of text.cases) {
+        const res = await fetch(url, { method: 'POST', body: JSON.stringify({ input: [text.text], options: caseOptions(c), memory }) });
+        const body = await res.text();
+        assert.equal(res.status, 200, `${body}\n${stderr}`);
+        const json = JSON.parse(body);
+        assert.equal(json.variant, 'wasm-st');
+        assert.equal(json.threads, 1);
+        assert.equal(json.memory, memory);
+        assertClose(json.rows[0], c.embedding, TOL, `${memory} / ${text.id} / ${c.task}`);
+      }
     }
-  }
-});
+  });
+}

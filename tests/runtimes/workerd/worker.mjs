@@ -1,18 +1,42 @@
 // A Cloudflare Worker using the package as an app would: the single-thread build's wasm imported
-// as a module (Workers refuse to compile wasm from bytes at run time), the model fetched once from
-// a binding, then POST {input, options} -> the embedding rows.
+// as a module (Workers refuse to compile wasm from bytes at run time), the model loaded once per
+// memory mode from a binding, then POST {input, options, memory} -> the embedding rows. Resident:
+// the file's body streamed in; paged and streamed: read at offsets through the binding with Range
+// requests, as a deployed Worker reads an R2 object.
 import wasmModule from '../../../dist/jina-v3-wasm-st.wasm';
 import { JinaEmbeddings } from '../../../js/index.mjs';
 
-let model;
+const MODEL_URL = 'http://files/model.jv3';
+const models = new Map();
+
+/** `{ size, read }` over a binding that answers Range requests. */
+async function rangeReader(binding) {
+  const head = await binding.fetch(MODEL_URL, { method: 'HEAD' });
+  return {
+    size: Number(head.headers.get('content-length')),
+    async read(offset, length) {
+      const res = await binding.fetch(MODEL_URL, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (res.status !== 206) throw new Error(`HTTP ${res.status} for a range request`);
+      return bytes;
+    },
+  };
+}
+
+async function load(env, memory) {
+  if (memory === 'resident') return JinaEmbeddings.load(await env.FILES.fetch(MODEL_URL), { wasmModule, cache: false });
+  return JinaEmbeddings.load(await rangeReader(env.FILES), { wasmModule, memory });
+}
 
 export default {
   async fetch(request, env) {
     try {
-      model ??= await JinaEmbeddings.load(await env.FILES.fetch('http://files/model.jv3'), { wasmModule, cache: false });
-      const { input, options } = await request.json();
+      const { input, options, memory = 'resident' } = await request.json();
+      if (!models.has(memory)) models.set(memory, await load(env, memory));
+      const model = models.get(memory);
       const res = await model.embed(input, options);
-      return Response.json({ variant: model.info.variant, threads: model.info.threads, rows: res.data.map((d) => Array.from(d.embedding)) });
+      return Response.json({ variant: model.info.variant, threads: model.info.threads, memory: model.info.memory,
+        rows: res.data.map((d) => Array.from(d.embedding)) });
     } catch (err) {
       return Response.json({ error: { code: err.code ?? 'E_INTERNAL', message: String(err?.stack ?? err) } }, { status: 500 });
     }
