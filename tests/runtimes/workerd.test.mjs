@@ -56,7 +56,9 @@ ${modules.map(([name, kind]) => `    (name = ${JSON.stringify(name)}, ${kind} = 
   // embed paths are resolved relative to the config file (absolute ones are refused).
   const configPath = path.join(dir, "config.capnp");
   fs.writeFileSync(configPath, config);
-  child = spawn(workerd, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: node_modules/.bin/workerd is a Node wrapper around the binary, which a
+  // signal to the wrapper alone would leave running (holding our pipes open).
+  child = spawn(workerd, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stderr.on('data', (d) => { stderr += d; });
   child.stdout.on('data', (d) => { stderr += d; });
   url = `http://127.0.0.1:${port}/`;
@@ -75,8 +77,9 @@ ${modules.map(([name, kind]) => `    (name = ${JSON.stringify(name)}, ${kind} = 
 
 after(async () => {
   if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    const exited = once(child, 'exit');
+    process.kill(-child.pid, 'SIGKILL');
+    await exited;
   }
 });
 
