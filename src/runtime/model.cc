@@ -62,7 +62,7 @@ Status Model::Builder::OnHeader(const ModelHeader& header) {
   scratch_ = m.scratch_;
 
   EmbeddingWeights& e = m.emb_;
-  if (memory_.paged || memory_.streamed) JV3_RETURN_IF_ERROR(PagedRows::Create(header, memory_.row_cache, &e.paged));
+  if (memory_.paged || memory_.streamed) JV3_RETURN_IF_ERROR(PagedRows::Create(m.header_, memory_.row_cache, &e.paged));
   slots_["embeddings.word_embeddings.weight"] = Keep(&e.word);
   slots_["embeddings.word_embeddings.weight_scale"] = Keep(&e.word_scale);
   slots_["embeddings.word_embeddings.lora_A"] = Keep(&e.word_lora_a);

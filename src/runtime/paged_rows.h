@@ -33,6 +33,7 @@ class PagedRows {
 
   // True for the tensors that stay in the file: word_embeddings.{weight, weight_scale, lora_A}.
   static bool Pages(const std::string& tensor_name);
+  // `header` must outlive it (the model's own copy): the load looks tensors up in it.
   static Status Create(const ModelHeader& header, size_t capacity, std::unique_ptr<PagedRows>* out);
 
   // Load: the paged tensors' bytes as the file streams past (each verified whole by the reader),
