@@ -4,18 +4,19 @@
 import { defaultThreads } from './env.mjs';
 import { abortError, EmbeddingError, raceAbort, unwrap } from './errors.mjs';
 import { CHUNK_BYTES, readRanges } from './sources.mjs';
-import { detectVariant, VARIANTS } from './variant.mjs';
+import { detectVariant, isThreaded, VARIANTS } from './variant.mjs';
 
 /**
  * Imports a build's Emscripten factory. Literal specifiers, so that bundlers (Vite, wrangler) see
  * each file and emit its .wasm asset next to it.
- * @param {'wasm' | 'wasm-relaxed' | 'wasm-st'} variant
+ * @param {'wasm' | 'wasm-relaxed' | 'wasm-st' | 'wasm-st-relaxed'} variant
  */
 function importFactory(variant) {
   switch (variant) {
     case 'wasm': return import('../dist/jina-v3-wasm.mjs');
     case 'wasm-relaxed': return import('../dist/jina-v3-wasm-relaxed.mjs');
     case 'wasm-st': return import('../dist/jina-v3-wasm-st.mjs');
+    case 'wasm-st-relaxed': return import('../dist/jina-v3-wasm-st-relaxed.mjs');
     default: return Promise.reject(new TypeError(`unknown wasm variant "${variant}" (one of ${VARIANTS.join(', ')})`));
   }
 }
@@ -58,9 +59,10 @@ function wasmModuleOverrides(wasmModule) {
  * wasm heap and one pthread pool per process, which is what keeps several loaded models cheap);
  * with `moduleOverrides` (e.g. `locateFile` for a custom .wasm URL) a new, unshared instance is
  * made. `variant` picks the build (default: feature detection, see variant.mjs); `wasmModule` is
- * a precompiled WebAssembly.Module of that build (shared per module).
+ * a precompiled WebAssembly.Module of a single-thread build (shared per module), which says itself
+ * whether it is the SIMD128 or the relaxed one (the two share their glue).
  * @param {Record<string, unknown>} [moduleOverrides]
- * @param {{ variant?: 'wasm' | 'wasm-relaxed' | 'wasm-st', wasmModule?: WebAssembly.Module }} [options]
+ * @param {{ variant?: 'wasm' | 'wasm-relaxed' | 'wasm-st' | 'wasm-st-relaxed', wasmModule?: WebAssembly.Module }} [options]
  * @returns {Promise<any>}
  */
 export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
@@ -68,11 +70,19 @@ export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
   if (!VARIANTS.includes(variant)) {
     return Promise.reject(new EmbeddingError('E_INVALID_ARGUMENT', `variant must be one of ${VARIANTS.join(', ')}, got ${variant}`));
   }
-  const threaded = variant !== 'wasm-st';
+  if (wasmModule && isThreaded(variant)) {
+    return Promise.reject(new EmbeddingError('E_INVALID_ARGUMENT', `wasmModule must be a single-thread build (wasm-st or wasm-st-relaxed), not ${variant}`));
+  }
+  const threaded = isThreaded(variant);
   const make = (overrides) => Promise.all([factoryFor(variant), threaded ? defaultThreads() : 1]).then(([factory, threads]) =>
     // pthreadpool waits for its workers to start, which a browser main thread cannot do while it
     // blocks: so a threaded instance spawns the default thread count's workers up front.
     factory({ jv3Workers: threads - 1, ...(wasmModule ? wasmModuleOverrides(wasmModule) : {}), ...overrides, jv3Variant: variant }))
+    .then((Module) => {
+      // A module handed in is whichever single-thread build the caller imported.
+      if (wasmModule) Module.jv3Variant = Module.simdLevel() === 'relaxed' ? 'wasm-st-relaxed' : 'wasm-st';
+      return Module;
+    })
     .catch((err) => {
       throw startError(variant, err);
     });
@@ -90,7 +100,12 @@ export function loadModule(moduleOverrides, { variant, wasmModule } = {}) {
 }
 
 /** The builds tried after the first choice fails to start: relaxed → SIMD128 → single thread. */
-const FALLBACKS = { 'wasm-relaxed': ['wasm', 'wasm-st'], wasm: ['wasm-st'], 'wasm-st': [] };
+const FALLBACKS = {
+  'wasm-relaxed': ['wasm', 'wasm-st-relaxed', 'wasm-st'],
+  wasm: ['wasm-st'],
+  'wasm-st-relaxed': ['wasm-st'],
+  'wasm-st': [],
+};
 
 /**
  * Shared-memory maximum of a threaded build's second try, where creating the default one (4 GiB,
@@ -139,12 +154,12 @@ function withStartTimeout(promise, variant) {
  * once more with a smaller maximum), or its workers never start, the next build of FALLBACKS is
  * tried. Resolves to { Module, fallback }: `fallback` lists each build dropped and why (empty when
  * the first choice runs). A failure is remembered, so later loads go straight to what works.
- * @param {'wasm' | 'wasm-relaxed' | 'wasm-st'} first
+ * @param {'wasm' | 'wasm-relaxed' | 'wasm-st' | 'wasm-st-relaxed'} first
  * @returns {Promise<{ Module: any, fallback: Array<{ variant: string, maximumMemoryBytes?: number, reason: string }> }>}
  */
 export async function startModule(first) {
   const attempts = [first, ...FALLBACKS[first]].flatMap((variant) =>
-    variant === 'wasm-st' ? [{ variant }] : [{ variant }, { variant, maximumMemoryBytes: SMALLER_MAXIMUM_BYTES }]);
+    isThreaded(variant) ? [{ variant }, { variant, maximumMemoryBytes: SMALLER_MAXIMUM_BYTES }] : [{ variant }]);
   const fallback = [];
   for (const [i, { variant, maximumMemoryBytes }] of attempts.entries()) {
     const key = `${variant}/${maximumMemoryBytes ?? 'default'}`;
@@ -179,7 +194,7 @@ export async function startModule(first) {
 
 /**
  * The build a module instance runs, as loadModule() recorded it; 'custom' for one made otherwise.
- * @returns {'wasm' | 'wasm-relaxed' | 'wasm-st' | 'custom'}
+ * @returns {'wasm' | 'wasm-relaxed' | 'wasm-st' | 'wasm-st-relaxed' | 'custom'}
  */
 export function moduleVariant(Module) {
   return Module.jv3Variant ?? 'custom';

@@ -120,8 +120,11 @@ export interface CheckpointFiles {
   weights: ModelSource;
 }
 
-/** The shipped wasm builds: pthreads + SIMD128, pthreads + relaxed SIMD, single-thread SIMD128. */
-export type Variant = 'wasm' | 'wasm-relaxed' | 'wasm-st';
+/**
+ * The shipped wasm builds: pthreads + SIMD128, pthreads + relaxed SIMD, single-thread SIMD128,
+ * single-thread relaxed SIMD.
+ */
+export type Variant = 'wasm' | 'wasm-relaxed' | 'wasm-st' | 'wasm-st-relaxed';
 
 /** What each `embeddingType` makes of a vector (as the Jina API packs them). */
 export interface EmbeddingValues {
@@ -156,14 +159,18 @@ export interface LoadOptions {
   /** A module instance from `loadModule(overrides)`; default: the shared one. */
   module?: ModuleInstance;
   /**
-   * Which wasm build to run. Default: feature detection (`detectVariant`): Node gets `'wasm'`;
-   * browsers get a pthreads build only when cross-origin isolated (COOP/COEP), relaxed SIMD
-   * where the engine validates it, else `'wasm-st'`.
+   * Which wasm build to run. Default: feature detection (`detectVariant`): a pthreads build
+   * where threads can run (Node; browsers only when cross-origin isolated, i.e. COOP/COEP), else
+   * a single-thread one (Deno, Workers, other pages); relaxed SIMD where the engine validates it
+   * and computes its int8 dot right (Node >= 22, Chromium, Firefox, Deno), else SIMD128 (Node 20,
+   * Safari).
    */
   variant?: Variant;
   /**
-   * A precompiled module of the single-thread build, for runtimes that forbid compiling wasm at
-   * run time (Cloudflare Workers: `import wasm from 'jina-v3-wasm/dist/jina-v3-wasm-st.wasm'`).
+   * A precompiled module of a single-thread build, for runtimes that forbid compiling wasm at
+   * run time (Cloudflare Workers:
+   * `import wasm from 'jina-v3-wasm/dist/jina-v3-wasm-st-relaxed.wasm'`, or `jina-v3-wasm-st.wasm`
+   * for engines without relaxed SIMD). `info.variant` says which one it is.
    */
   wasmModule?: WebAssembly.Module;
   /** Checkpoint sources: the converted dtype. Default `'int8'`. */

@@ -6,7 +6,7 @@ import { loadModelFile, loadModule, moduleVariant, startModule } from './engine.
 import { defaultMemory, defaultThreads } from './env.mjs';
 import { abortError, disposedError, EmbeddingError, raceAbort } from './errors.mjs';
 import { openRandomAccess, openSource, randomAccessChunks } from './sources.mjs';
-import { detectVariant } from './variant.mjs';
+import { detectVariant, isThreaded } from './variant.mjs';
 
 export { convertCheckpoint } from './convert.mjs';
 export { EMBEDDING_TYPES } from './encoding.mjs';
@@ -110,7 +110,7 @@ export class JinaEmbeddings {
     }, signal);
     const running = moduleVariant(Module);
     // The single-thread build has no thread pool: it runs on the calling thread (info.threads = 1).
-    const nThreads = running === 'wasm-st' ? 1 : threads ?? (await defaultThreads());
+    const nThreads = !isThreaded(running) ? 1 : threads ?? (await defaultThreads());
     const ckpt = await raceAbort(() => checkpointSource(source), signal);
     if (ckpt && memory && memory !== 'resident') {
       throw new EmbeddingError('E_INVALID_ARGUMENT', `${memory} memory loads a converted model file: convert the checkpoint first (\`jina-v3-wasm convert\`)`);

@@ -1,4 +1,4 @@
-// Picks which of the three shipped wasm builds this runtime can run, by feature detection
+// Picks which of the four shipped wasm builds this runtime can run, by feature detection
 // (engine.mjs imports the one picked).
 import { isNode } from './env.mjs';
 
@@ -74,8 +74,16 @@ export function relaxedDotIsExact() {
   }
 }
 
-/** The builds in dist/ (scripts/build.sh): pthreads + SIMD128, pthreads + relaxed SIMD, single thread. */
-export const VARIANTS = ['wasm', 'wasm-relaxed', 'wasm-st'];
+/**
+ * The builds in dist/ (scripts/build.sh): pthreads + SIMD128, pthreads + relaxed SIMD, single
+ * thread + SIMD128, single thread + relaxed SIMD.
+ */
+export const VARIANTS = ['wasm', 'wasm-relaxed', 'wasm-st', 'wasm-st-relaxed'];
+
+/** True for the builds with a thread pool (they need SharedArrayBuffer). */
+export function isThreaded(variant) {
+  return variant === 'wasm' || variant === 'wasm-relaxed';
+}
 
 /**
  * True where Emscripten pthreads can run: SharedArrayBuffer exists (browsers grant it only to
@@ -99,16 +107,18 @@ export function hasRelaxedSimd() {
 }
 
 /**
- * The build for this runtime, by what the engine does rather than by its version: single-thread
- * where threads are impossible; else relaxed SIMD where the engine validates it and its int8 dot
- * gives the known answer (also for one thread: its int8 kernels are several times the SIMD128
- * ones), as in Node >= 22 and current browsers; else SIMD128 (node 20, which has relaxed SIMD only
- * behind a flag; Safari), single-thread if `threads` is 1.
+ * The build for this runtime, by what the engine does rather than by its version: relaxed SIMD
+ * where the engine validates it and its int8 dot gives the known answer (its int8 kernels are
+ * several times the SIMD128 ones), as in Node >= 22, Deno and current browsers; else SIMD128
+ * (node 20, which has relaxed SIMD only behind a flag; Safari). Single-thread where threads are
+ * impossible (Deno, pages without cross-origin isolation), or for `threads: 1` on SIMD128 (the
+ * threaded relaxed build at one thread is kept where it runs: no reason to load a second build).
  * @param {{ threads?: number }} [options]
- * @returns {'wasm' | 'wasm-relaxed' | 'wasm-st'}
+ * @returns {'wasm' | 'wasm-relaxed' | 'wasm-st' | 'wasm-st-relaxed'}
  */
 export function detectVariant({ threads } = {}) {
-  if (!canUseThreads()) return 'wasm-st';
-  if (hasRelaxedSimd() && relaxedDotIsExact()) return 'wasm-relaxed';
+  const relaxed = hasRelaxedSimd() && relaxedDotIsExact();
+  if (!canUseThreads()) return relaxed ? 'wasm-st-relaxed' : 'wasm-st';
+  if (relaxed) return 'wasm-relaxed';
   return threads === 1 ? 'wasm-st' : 'wasm';
 }

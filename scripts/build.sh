@@ -2,7 +2,7 @@
 # Builds jina-v3-wasm: dependencies (cached outside the repo), the wasm module variants into dist/, the native tests.
 #   scripts/build.sh [--if-missing] [wasm|native|all]   (default: all)
 # --if-missing: do nothing when dist/ is newer than every source file (what `npm test` uses).
-# JV3_WASM_VARIANTS (default "wasm wasm-st wasm-relaxed") chooses the wasm variants: see wasm_variant below.
+# JV3_WASM_VARIANTS (default "wasm wasm-st wasm-relaxed wasm-st-relaxed") chooses the wasm variants: see wasm_variant below.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -18,21 +18,26 @@ for arg in "$@"; do
   esac
 done
 
-read -ra variants <<<"${JV3_WASM_VARIANTS:-wasm wasm-st wasm-relaxed}"
+read -ra variants <<<"${JV3_WASM_VARIANTS:-wasm wasm-st wasm-relaxed wasm-st-relaxed}"
 
-# wasm_variant NAME: sets out (dist base name) and cmake_flags for one variant; NAME is also the
-# XNNPACK prefix target. js/variant.mjs picks among them at run time.
+# wasm_variant NAME: sets out (dist base name), cmake_flags and xnn (the XNNPACK prefix target) for
+# one variant. js/variant.mjs picks among them at run time.
 wasm_variant() {
+  xnn=$1
   case $1 in
     wasm) out=jina-v3-wasm cmake_flags="-DJV3_WASM_THREADS=ON -DJV3_WASM_RELAXED_SIMD=OFF" ;;          # pthreads + SIMD128
     wasm-st) out=jina-v3-wasm-st cmake_flags="-DJV3_WASM_THREADS=OFF -DJV3_WASM_RELAXED_SIMD=OFF" ;;   # no SharedArrayBuffer
     wasm-relaxed) out=jina-v3-wasm-relaxed cmake_flags="-DJV3_WASM_THREADS=ON -DJV3_WASM_RELAXED_SIMD=ON" ;;
-    *) die "unknown wasm variant '$1' (wasm|wasm-st|wasm-relaxed)" ;;
+    # Single thread, our int8 kernels in relaxed SIMD. XNNPACK (f32 matmuls, row-wise ops) is the
+    # single-thread SIMD128 one: its relaxed kernels would only fuse f32 multiply-adds, not worth
+    # a fourth XNNPACK build on every cold machine.
+    wasm-st-relaxed) out=jina-v3-wasm-st-relaxed xnn=wasm-st cmake_flags="-DJV3_WASM_THREADS=OFF -DJV3_WASM_RELAXED_SIMD=ON" ;;
+    *) die "unknown wasm variant '$1' (wasm|wasm-st|wasm-relaxed|wasm-st-relaxed)" ;;
   esac
 }
 
 up_to_date() {
-  local v out cmake_flags
+  local v out cmake_flags xnn
   if [[ $target != native ]]; then
     for v in "${variants[@]}"; do
       wasm_variant "$v"
@@ -49,7 +54,12 @@ fi
 
 dep_targets=()
 [[ $target == wasm ]] || dep_targets+=(native)
-[[ $target == native ]] || dep_targets+=("${variants[@]}")
+if [[ $target != native ]]; then
+  for v in "${variants[@]}"; do
+    wasm_variant "$v"
+    [[ " ${dep_targets[*]} " == *" $xnn "* ]] || dep_targets+=("$xnn")
+  done
+fi
 scripts/deps/all.sh "${dep_targets[@]}" >&2
 spm_src=$(dep_dir sentencepiece)
 nlohmann=$JV3_CACHE/include-nlohmann
@@ -67,12 +77,12 @@ if [[ $target == wasm || $target == all ]]; then
   mkdir -p dist
   for v in "${variants[@]}"; do
     wasm_variant "$v"
-    prefix=$(scripts/deps/prefix.sh "$v")
+    prefix=$(scripts/deps/prefix.sh "$xnn")
     timed "wasm build ($v)" bash -c "scripts/deps/em emcmake cmake -S . -B build/$v -DCMAKE_BUILD_TYPE=Release $cmake_flags \
       -DJV3_WASM_OUTPUT=$out -DJV3_XNNPACK_PREFIX='$prefix' -DJV3_NLOHMANN_INCLUDE='$nlohmann' \
       -DJV3_SENTENCEPIECE_SRC='$spm_src' >/dev/null && scripts/deps/em cmake --build build/$v -j $jobs"
     cp "build/$v/$out.mjs" "build/$v/$out.wasm" dist/
-    if [[ $v != wasm-st ]]; then
+    if [[ $cmake_flags == *THREADS=ON* ]]; then
       # Bundlers (Vite, webpack) follow `new Worker(new URL(...), {…})` only with literal options;
       # Emscripten passes a variable holding the same literal: inline it.
       opts='{type:"module",workerData:"em-pthread",name:"em-pthread"}'

@@ -467,6 +467,16 @@ val ErrorCodes() {
   return list;
 }
 
+// Which SIMD this build was compiled for: a module handed in by the caller (Cloudflare Workers
+// import the .wasm) says itself which build it is.
+std::string SimdLevel() {
+#if defined(__wasm_relaxed_simd__)
+  return "relaxed";
+#else
+  return "simd128";
+#endif
+}
+
 // A C++ exception must not unwind into JS (it would skip destructors and leave the instance in an
 // unknown state): an allocation that fails outside the paths that already report E_OUT_OF_MEMORY
 // becomes an error result like any other.
@@ -525,4 +535,5 @@ EMSCRIPTEN_BINDINGS(jina_v3_wasm) {
       .function("finish", &GuardedMethod<&JsStreamConverter::finish>::Call);
   emscripten::function("convert", &GuardedConvert);
   emscripten::function("errorCodes", &ErrorCodes);
+  emscripten::function("simdLevel", &SimdLevel);
 }

@@ -106,14 +106,14 @@ describe('fallback when the chosen build cannot start', () => {
   test('page: no shared memory, so the single-thread build runs, info.fallback says why, fixture vectors', async () => {
     const r = await run('isolated', { where: 'page', load: { threads: 2 } }, { initScript: refuseSharedMemory });
     assert.equal(r.isolated, true);
-    assert.equal(r.variant, 'wasm-st');
+    assert.equal(r.variant, 'wasm-st-relaxed');
     assert.equal(r.threads, 1);
     // Relaxed SIMD first (Chromium validates it), then with a smaller memory maximum, then SIMD128
     // likewise: each dropped with the memory error.
     assert.deepEqual(r.fallback.map((f) => [f.variant, f.maximumMemoryBytes ?? null]),
       [['wasm-relaxed', null], ['wasm-relaxed', 2 ** 30], ['wasm', null], ['wasm', 2 ** 30]]);
     for (const f of r.fallback) assert.match(f.reason, /could not allocate memory/);
-    checkVectors(r, 'fallback to wasm-st');
+    checkVectors(r, 'fallback to wasm-st-relaxed');
   });
 
   test('page: a build asked for explicitly is exactly that build, with a clear error', async () => {
@@ -128,7 +128,7 @@ describe('int8 model: each build\'s own int8 kernel against the fixture', () => 
   // The relaxed-SIMD build's kernel (8-bit activations where Chromium's relaxed dot is exact for
   // them, 7-bit elsewhere) runs only in a browser; the others run in Node's tests too.
   const MIN_COSINE = 0.999;
-  for (const [variant, threads] of [['wasm-relaxed', 1], ['wasm-relaxed', 2], ['wasm', 2]]) {
+  for (const [variant, threads] of [['wasm-relaxed', 1], ['wasm-relaxed', 2], ['wasm', 2], ['wasm-st-relaxed', 1], ['wasm-st', 1]]) {
     test(`${variant}, ${threads} thread(s): cosine ≥ ${MIN_COSINE} on every case`, async (t) => {
       const r = await run('isolated', { where: 'page', url: '/build/test-browser/model-int8.jv3', load: { threads, variant } });
       assert.equal(r.variant, variant);
@@ -148,7 +148,7 @@ describe('not isolated (single thread)', () => {
     test(`${where}: feature detection picks the single-thread build, fixture vectors`, async () => {
       const r = await run('plain', { where, load: { threads: 2 } });
       assert.equal(r.isolated, false);
-      assert.equal(r.variant, 'wasm-st');
+      assert.equal(r.variant, 'wasm-st-relaxed');
       assert.equal(r.threads, 1);
       checkVectors(r, `plain ${where}`);
       // In the worker the page kept running its timers while the calls ran.

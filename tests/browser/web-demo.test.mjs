@@ -120,7 +120,7 @@ test('without cross-origin isolation the page runs single-threaded and says so',
   await page.click('#load-button');
   await page.waitForSelector('#embed-button:not([disabled])', { timeout: 60_000 });
   assert.match(await page.textContent('#model-info'), /1 thread\(s\)/);
-  assert.match(await page.textContent('#runtime'), /^Running the wasm-st build, single-threaded\.$/);
+  assert.match(await page.textContent('#runtime'), /^Running the wasm-st-relaxed build, single-threaded\.$/);
   await page.click('#embed-button');
   await page.waitForFunction(() => document.querySelectorAll('#cards .card').length === 3, null, { timeout: 60_000 });
   assert.match(await page.textContent('#run-stats'), /on 1 thread\(s\), single-threaded\.$/);

@@ -16,7 +16,7 @@ test('npm pack → offline install in an empty folder → embed (API and CLI)', 
   const dir = fs.mkdtempSync(path.join(tempDir(), 'pack-'));
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: repoRoot, timeout: 120_000 });
   const [{ filename, files }] = JSON.parse(stdout);
-  for (const f of ['dist/jina-v3-wasm.wasm', 'dist/jina-v3-wasm-st.wasm', 'dist/jina-v3-wasm-relaxed.wasm', 'js/worker.mjs', 'js/index.d.ts']) {
+  for (const f of ['dist/jina-v3-wasm.wasm', 'dist/jina-v3-wasm-st.wasm', 'dist/jina-v3-wasm-relaxed.wasm', 'dist/jina-v3-wasm-st-relaxed.wasm', 'js/worker.mjs', 'js/index.d.ts']) {
     assert.ok(files.some((x) => x.path === f), `${f} is in the tarball`);
   }
   const app = path.join(dir, 'app');

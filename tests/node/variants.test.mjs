@@ -1,4 +1,4 @@
-// The three shipped wasm builds and embeddingType: the single-thread and relaxed-SIMD builds give
+// The four shipped wasm builds and embeddingType: the single-thread and relaxed-SIMD builds give
 // the fixture's vectors too (f32 model, max |Δ| ≤ 1e-5), and the packed encodings match the floats.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -57,26 +57,54 @@ test('single-thread build: fixture vectors, one thread', async () => {
   }
 });
 
-test('relaxed-SIMD build: fixture vectors (node 20: with --experimental-wasm-relaxed-simd)', async () => {
-  // node 20 runs relaxed SIMD only behind this flag, so the build is exercised in a child process.
-  const script = `
-    import { JinaEmbeddings, hasRelaxedSimd } from ${JSON.stringify(new URL('../../js/index.mjs', import.meta.url).href)};
-    if (!hasRelaxedSimd()) throw new Error('probe says no relaxed SIMD under the flag');
-    const m = await JinaEmbeddings.load(process.argv[2], { variant: 'wasm-relaxed', threads: 2 });
-    const { data } = await m.embed(process.argv[3], JSON.parse(process.argv[4]));
-    console.log(JSON.stringify({ info: m.info.threads, v: [...data[0].embedding] }));
+// Each relaxed-SIMD build, asked for by name or (single thread) handed in as a compiled module as
+// Cloudflare Workers do, which then says itself which build it is.
+for (const [variant, threads, how] of [['wasm-relaxed', 2, 'variant'], ['wasm-st-relaxed', 1, 'variant'], ['wasm-st-relaxed', 1, 'wasmModule']]) {
+  test(`${variant} build (${how}): fixture vectors (node 20: with --experimental-wasm-relaxed-simd)`, async () => {
+    // node 20 runs relaxed SIMD only behind this flag, so the build is exercised in a child process.
+    const wasmFile = new URL(`../../dist/jina-${variant.replace('wasm', 'v3-wasm')}.wasm`, import.meta.url);
+    const script = `
+      import fs from 'node:fs';
+      import { JinaEmbeddings, hasRelaxedSimd } from ${JSON.stringify(new URL('../../js/index.mjs', import.meta.url).href)};
+      if (!hasRelaxedSimd()) throw new Error('probe says no relaxed SIMD under the flag');
+      const options = ${JSON.stringify(how)} === 'wasmModule'
+        ? { wasmModule: new WebAssembly.Module(fs.readFileSync(new URL(${JSON.stringify(wasmFile.href)}))) }
+        : { variant: ${JSON.stringify(variant)}, threads: ${threads} };
+      const m = await JinaEmbeddings.load(process.argv[2], options);
+      const { data } = await m.embed(process.argv[3], JSON.parse(process.argv[4]));
+      console.log(JSON.stringify({ threads: m.info.threads, variant: m.info.variant, v: [...data[0].embedding] }));
+      await m.dispose();
+      process.exit(0);`;
+    // A file, not -e: the pthread workers inherit execArgv, and --input-type breaks their start.
+    const file = path.join(tempDir(), `relaxed-child-${variant}-${how}.mjs`);
+    fs.writeFileSync(file, script);
+    const { stdout } = await execFileP(process.execPath, [
+      ...(nodeMajor === 20 ? ['--experimental-wasm-relaxed-simd'] : []), file,
+      await convertedModel('f32'), firstCase.text, JSON.stringify(caseOptions(firstCase.c)),
+    ], { timeout: 60_000 });
+    const got = JSON.parse(stdout);
+    assert.equal(got.threads, threads);
+    assert.equal(got.variant, variant);
+    assertClose(got.v, firstCase.c.embedding, TOL, `${variant} build`);
+  });
+}
+
+test('a SIMD128 wasmModule runs as wasm-st; a threaded build cannot be handed in as a module', async () => {
+  const wasmModule = new WebAssembly.Module(fs.readFileSync(new URL('../../dist/jina-v3-wasm-st.wasm', import.meta.url)));
+  const m = await JinaEmbeddings.load(await convertedModel('f32'), { wasmModule });
+  try {
+    assert.equal(m.info.variant, 'wasm-st');
+    const { data } = await m.embed(firstCase.text, caseOptions(firstCase.c));
+    assertClose(data[0].embedding, firstCase.c.embedding, TOL, 'wasm-st module');
+  } finally {
     await m.dispose();
-    process.exit(0);`;
-  // A file, not -e: the pthread workers inherit execArgv, and --input-type breaks their start.
-  const file = path.join(tempDir(), 'relaxed-child.mjs');
-  fs.writeFileSync(file, script);
-  const { stdout } = await execFileP(process.execPath, [
-    ...(nodeMajor === 20 ? ['--experimental-wasm-relaxed-simd'] : []), file,
-    await convertedModel('f32'), firstCase.text, JSON.stringify(caseOptions(firstCase.c)),
-  ], { timeout: 60_000 });
-  const { info, v } = JSON.parse(stdout);
-  assert.equal(info, 2);
-  assertClose(v, firstCase.c.embedding, TOL, 'relaxed build');
+  }
+  await assertCode(JinaEmbeddings.load(await convertedModel('f32'), { wasmModule, variant: 'wasm' }), 'E_INVALID_ARGUMENT');
+});
+
+test('the two single-thread builds share their glue (a module handed in runs under the SIMD128 one)', () => {
+  const glue = (name) => fs.readFileSync(new URL(`../../dist/${name}.mjs`, import.meta.url), 'utf8').replaceAll(name, 'NAME');
+  assert.equal(glue('jina-v3-wasm-st-relaxed'), glue('jina-v3-wasm-st'));
 });
 
 test('unknown variant is E_INVALID_ARGUMENT', async () => {

@@ -46,7 +46,7 @@ for (const isolation of [false, true]) {
       await page.goto(`${s.url}/index.html?${q}`);
       const result = await (await page.waitForFunction(() => window.result, null, { timeout: 60_000 })).jsonValue();
       assert.equal(result.error, undefined, JSON.stringify(result.error) + errors.join('\n'));
-      assert.equal(result.variant, isolation ? 'wasm-relaxed' : 'wasm-st');
+      assert.equal(result.variant, isolation ? 'wasm-relaxed' : 'wasm-st-relaxed');
       assertClose(result.embedding, c.embedding, TOL, 'vite app vs fixture');
     } finally {
       await page.close();

@@ -1,6 +1,6 @@
 // Cloudflare Workers, locally: workerd (from npm) runs tests/runtimes/workerd/worker.mjs with the package's
-// modules and the single-thread wasm imported as a module; its vectors must match the fixture, in
-// every memory mode (paged and streamed read the model through a binding with Range requests).
+// modules and a single-thread wasm imported as a module (relaxed SIMD; SIMD128 once); its vectors
+// must match the fixture, in every memory mode (paged and streamed read the model through a binding with Range requests).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -36,6 +36,7 @@ before(async () => {
     ...fs.readdirSync(path.join(repoRoot, 'js')).filter((f) => f.endsWith('.mjs') && !['server.mjs', 'worker.mjs', 'client.mjs'].includes(f)).map((f) => [`js/${f}`, 'esModule']),
     ['dist/jina-v3-wasm-st.mjs', 'esModule'],
     ['dist/jina-v3-wasm-st.wasm', 'wasm'],
+    ['dist/jina-v3-wasm-st-relaxed.wasm', 'wasm'],
   ];
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -83,15 +84,17 @@ after(async () => {
   }
 });
 
-for (const memory of ['resident', 'paged', 'streamed']) {
-  test(`workerd: single-thread build from an imported wasm module, ${memory} memory, fixture vectors`, async () => {
+const RUNS = [['relaxed', 'resident'], ['relaxed', 'paged'], ['relaxed', 'streamed'], ['simd128', 'resident']];
+for (const [build, memory] of RUNS) {
+  const variant = build === 'relaxed' ? 'wasm-st-relaxed' : 'wasm-st';
+  test(`workerd: ${variant} from an imported wasm module, ${memory} memory, fixture vectors`, async () => {
     for (const text of exp.texts.slice(0, 3)) {
       for (const c of text.cases) {
-        const res = await fetch(url, { method: 'POST', body: JSON.stringify({ input: [text.text], options: caseOptions(c), memory }) });
+        const res = await fetch(url, { method: 'POST', body: JSON.stringify({ input: [text.text], options: caseOptions(c), memory, build }) });
         const body = await res.text();
         assert.equal(res.status, 200, `${body}\n${stderr}`);
         const json = JSON.parse(body);
-        assert.equal(json.variant, 'wasm-st');
+        assert.equal(json.variant, variant);
         assert.equal(json.threads, 1);
         assert.equal(json.memory, memory);
         assertClose(json.rows[0], c.embedding, TOL, `${memory} / ${text.id} / ${c.task}`);

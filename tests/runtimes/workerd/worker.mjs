@@ -1,9 +1,10 @@
-// A Cloudflare Worker using the package as an app would: the single-thread build's wasm imported
+// A Cloudflare Worker using the package as an app would: a single-thread build's wasm imported
 // as a module (Workers refuse to compile wasm from bytes at run time), the model loaded once per
-// memory mode from a binding, then POST {input, options, memory} -> the embedding rows. Resident:
+// build and memory mode from a binding, then POST {input, options, memory, build} -> the rows. Resident:
 // the file's body streamed in; paged and streamed: read at offsets through the binding with Range
 // requests, as a deployed Worker reads an R2 object.
-import wasmModule from '../../../dist/jina-v3-wasm-st.wasm';
+import relaxedModule from '../../../dist/jina-v3-wasm-st-relaxed.wasm';
+import simd128Module from '../../../dist/jina-v3-wasm-st.wasm';
 import { JinaEmbeddings } from '../../../js/index.mjs';
 
 const MODEL_URL = 'http://files/model.jv3';
@@ -23,7 +24,8 @@ async function rangeReader(binding) {
   };
 }
 
-async function load(env, memory) {
+async function load(env, memory, build) {
+  const wasmModule = build === 'simd128' ? simd128Module : relaxedModule;
   if (memory === 'resident') return JinaEmbeddings.load(await env.FILES.fetch(MODEL_URL), { wasmModule, cache: false });
   return JinaEmbeddings.load(await rangeReader(env.FILES), { wasmModule, memory });
 }
@@ -31,9 +33,10 @@ async function load(env, memory) {
 export default {
   async fetch(request, env) {
     try {
-      const { input, options, memory = 'resident' } = await request.json();
-      if (!models.has(memory)) models.set(memory, await load(env, memory));
-      const model = models.get(memory);
+      const { input, options, memory = 'resident', build = 'relaxed' } = await request.json();
+      const key = `${build}/${memory}`;
+      if (!models.has(key)) models.set(key, await load(env, memory, build));
+      const model = models.get(key);
       const res = await model.embed(input, options);
       return Response.json({ variant: model.info.variant, threads: model.info.threads, memory: model.info.memory,
         rows: res.data.map((d) => Array.from(d.embedding)) });
