@@ -7,9 +7,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/build.sh --if-missing all
 source scripts/deps/common.sh
-# The browser tests drive Debian's Chromium (never a downloaded browser) through playwright-core;
-# devDependencies (playwright-core, workerd, deno, vite, typescript) ship their binaries inside their packages.
-need_apt chromium
+# The browser tests drive Debian's browsers, never a downloaded one: Chromium through playwright-core,
+# Firefox ESR over WebDriver BiDi through puppeteer-core, WebKitGTK through its WebKitWebDriver
+# under Xvfb. devDependencies (playwright-core, puppeteer-core, workerd, deno, vite, typescript)
+# ship their binaries inside their packages.
+need_apt chromium firefox-esr webkit2gtk-driver xvfb
 need_node_modules
 fixtures=$(node scripts/lib/fixtures.mjs)
 for t in build/native/*_test; do

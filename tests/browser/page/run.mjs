@@ -2,12 +2,23 @@
 // embeds every given case and returns plain arrays (structured-clonable) for the Node side.
 
 /**
+ * A case's `text` is one text or a batch (an array): `vectors` holds every text's vector in order.
  * `expectError`: the load is expected to fail; its error comes back as { error: { code, message } }.
  * `blob`: the model is fetched first and loaded from a Blob (a File picked on disk is one).
- * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean, expectError?: boolean, blob?: boolean }} job
+ * `refuseSharedMemory`: every shared WebAssembly.Memory fails from here on, as on iOS Safari, which
+ * refuses large shared memories (the builds are imported at load time, so they see the change).
+ * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string | string[], options: object }[], tamperCache?: boolean, expectError?: boolean, blob?: boolean, refuseSharedMemory?: boolean }} job
  */
-export async function runJob({ where, url, load, cases, tamperCache, expectError, blob }) {
+export async function runJob({ where, url, load, cases, tamperCache, expectError, blob, refuseSharedMemory }) {
   const { JinaEmbeddings, JinaEmbeddingsWorker } = window.jv3;
+  if (refuseSharedMemory) {
+    const Memory = WebAssembly.Memory;
+    WebAssembly.Memory = function (descriptor) {
+      if (descriptor?.shared) throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+      return new Memory(descriptor);
+    };
+    WebAssembly.Memory.prototype = Memory.prototype;
+  }
   if (tamperCache) {
     // One bit flipped near the end (inside the last tensor) of every cached model file.
     const cache = await caches.open('jina-v3-wasm-models');
@@ -43,13 +54,14 @@ export async function runJob({ where, url, load, cases, tamperCache, expectError
       variant: model.info.variant,
       fallback: model.info.fallback,
       isolated: globalThis.crossOriginIsolated,
+      sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
       threads: model.info.threads,
       memory: model.info.memory,
       loadMs,
       progressEvents: progress.length,
       phases: [...new Set(progress)],
       ticks,
-      vectors: results.map((r) => Array.from(r.data[0].embedding)),
+      vectors: results.flatMap((r) => r.data.map((d) => Array.from(d.embedding))),
     };
   } finally {
     clearInterval(timer);
