@@ -20,7 +20,8 @@ const FILE_READ_BYTES = 4 * CHUNK_BYTES;
 
 /**
  * A pull-based view of any supported source: `next()` resolves to the next chunk or null at the end;
- * `cancel()` releases the underlying stream or file early (on abort or error).
+ * `cancel()` releases the underlying stream or file early (on abort or error). A chunk may be reused
+ * by the source once `next()` is called again.
  * @typedef {{ next(): Promise<Uint8Array | null>, cancel(): void, sizeHint: number }} ChunkSource
  */
 
@@ -180,8 +181,11 @@ export async function readSourceText(source, signal) {
  *   size: number,
  *   mergeGap: number,
  *   read(offset: number, length: number): Promise<Uint8Array>,
+ *   readInto?: (offset: number, target: Uint8Array) => Promise<Uint8Array>,
  *   close(): void,
  * }} RandomAccess
+ * `readInto` (local files) fills `target` instead of allocating: streamed memory reads its layers
+ * into two buffers it reuses, not 24 new ones per pass left for the garbage collector.
  */
 
 /** Reads in flight at once when a call's rows are paged in (a file's thread pool, HTTP connections). */
@@ -216,20 +220,21 @@ async function fileRandomAccess(filePath) {
   }
   const { size } = await handle.stat();
   let closed = false;
+  const fill = async (offset, buffer) => {
+    if (closed) throw new EmbeddingError('E_DISPOSED', 'the model file has been closed');
+    let done = 0;
+    while (done < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, done, buffer.length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === buffer.length ? buffer : buffer.subarray(0, done);
+  };
   return {
     size,
     mergeGap: 4096,
-    read: checkedRead(async (offset, length) => {
-      if (closed) throw new EmbeddingError('E_DISPOSED', 'the model file has been closed');
-      const buffer = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === length ? buffer : buffer.subarray(0, done);
-    }, `model file ${filePath}`),
+    read: checkedRead((offset, length) => fill(offset, new Uint8Array(length)), `model file ${filePath}`),
+    readInto: (offset, target) => checkedRead((o) => fill(o, target), `model file ${filePath}`)(offset, target.length),
     close() {
       if (closed) return;
       closed = true;
@@ -331,8 +336,13 @@ export function openRandomAccess(source, signal) {
 export function randomAccessChunks(ra) {
   let offset = 0;
   let ahead = null;
+  // A source that fills buffers given gets two, in turn: one read while the other is pushed.
+  const buffers = ra.readInto ? [new Uint8Array(FILE_READ_BYTES), new Uint8Array(FILE_READ_BYTES)] : null;
+  let turn = 0;
   const readAt = (at) => {
-    const p = ra.read(at, Math.min(FILE_READ_BYTES, ra.size - at));
+    const length = Math.min(FILE_READ_BYTES, ra.size - at);
+    turn ^= 1;
+    const p = buffers ? ra.readInto(at, buffers[turn].subarray(0, length)) : ra.read(at, length);
     p.catch(() => {});  // observed when awaited by next(); a cancelled load never awaits it
     return p;
   };
@@ -354,11 +364,15 @@ export function randomAccessChunks(ra) {
  * reads at a time; ranges within `ra.mergeGap` of each other are read as one.
  * @param {RandomAccess} ra
  * @param {Float64Array} ranges
+ * @param {Uint8Array} [into] one range: a buffer of at least its length to read it into
  * @returns {Promise<Uint8Array>}
  */
-export async function readRanges(ra, ranges) {
-  // One range (a streamed layer): its bytes as read, not copied again.
-  if (ranges.length === 2) return ra.read(ranges[0], ranges[1]);
+export async function readRanges(ra, ranges, into) {
+  // One range (a streamed layer): its bytes as read, not copied again; into `into` where the
+  // source can fill a buffer given.
+  if (ranges.length === 2) {
+    return into && ra.readInto ? ra.readInto(ranges[0], into.subarray(0, ranges[1])) : ra.read(ranges[0], ranges[1]);
+  }
   let total = 0;
   for (let i = 1; i < ranges.length; i += 2) total += ranges[i];
   const out = new Uint8Array(total);
