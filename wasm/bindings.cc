@@ -130,7 +130,8 @@ class Engine {
   }
   // Paged or streamed memory: the bytes of the ranges the last step asked for ({ needs }),
   // concatenated; the call goes on (rows, then, streamed, each layer in turn) and answers the next
-  // { needs, next } or its result. On failure the call ends and the instance stays usable.
+  // { needs, next } or its result. A layer may come in parts, in order: each part before the last
+  // answers { more: true }. On failure the call ends and the instance stays usable.
   val supply(val bytes) {
     if (pending_->phase == Phase::kNone) return ErrorResult(Status(Code::kState, "no embed call is waiting for bytes"));
     const size_t n = bytes["length"].as<size_t>();
@@ -138,10 +139,17 @@ class Engine {
       val(emscripten::typed_memory_view(len, dst)).call<void>("set", bytes.call<val>("subarray", offset, offset + len));
     };
     if (pending_->phase == Phase::kLayers) {
-      Status st = e_->SupplyLayer(n, copy);
+      bool done = false;
+      Status st = e_->SupplyLayer(pending_->layer_received, n, copy, &done);
       if (!st.ok()) {
         pending_->phase = Phase::kNone;
         return ErrorResult(st);
+      }
+      if (!done) {
+        pending_->layer_received += n;
+        val o = val::object();
+        o.set("more", true);
+        return o;
       }
       return Continue();
     }
@@ -181,7 +189,7 @@ class Engine {
       if (!ranges.empty()) {
         pending_->plan = std::move(plan);
         pending_->phase = Phase::kRows;
-        return Needs(ranges, {});
+        return Needs(ranges, {}, false);
       }
     }
     return Run(std::move(plan));
@@ -197,12 +205,14 @@ class Engine {
     if (!st.ok()) return ErrorResult(st);
     return ResultVal(r);
   }
-  // Streamed: { needs: the next layer's range, next: the one after (to read ahead) }, or the result.
+  // Streamed: { needs: the next layer's range, next: the one after (to read ahead), layer: true },
+  // or the result.
   val Continue() {
     RowRange range, after;
     if (e_->NextLayer(&range, &after)) {
       pending_->phase = Phase::kLayers;
-      return Needs({range}, after);
+      pending_->layer_received = 0;
+      return Needs({range}, after, true);
     }
     pending_->phase = Phase::kNone;
     EmbedResult r;
@@ -210,7 +220,8 @@ class Engine {
     if (!st.ok()) return ErrorResult(st);
     return ResultVal(r);
   }
-  static val Needs(const std::vector<RowRange>& ranges, RowRange next) {
+  // `layer`: a streamed layer's range, which may be supplied in parts.
+  static val Needs(const std::vector<RowRange>& ranges, RowRange next, bool layer) {
     auto flat = [](const std::vector<RowRange>& list) {
       std::vector<double> out;
       for (const RowRange& r : list) {
@@ -222,12 +233,14 @@ class Engine {
     val o = val::object();
     o.set("needs", flat(ranges));
     if (next.length) o.set("next", flat({next}));
+    if (layer) o.set("layer", true);
     return o;
   }
   enum class Phase { kNone, kRows, kLayers };
   struct Pending {
     Phase phase = Phase::kNone;
     CallPlan plan;  // kRows: the call waiting for its rows
+    uint64_t layer_received = 0;  // kLayers: bytes of the layer's range supplied so far
   };
   std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
 

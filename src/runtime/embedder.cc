@@ -235,21 +235,25 @@ bool Embedder::NextLayer(RowRange* range, RowRange* after) const {
   return true;
 }
 
-Status Embedder::SupplyLayer(uint64_t n, const ModelStreamReader::CopyFn& copy) {
+Status Embedder::SupplyLayer(uint64_t at, uint64_t n, const ModelStreamReader::CopyFn& copy, bool* done) {
+  *done = false;
   StreamedCall& c = streamed_;
   if (!c.active || c.pack >= c.packs.size()) return Status(Code::kState, "no streamed call is waiting for a layer");
   Status st;
-  if (c.layer == 0) {
+  if (c.layer == 0 && at == 0) {
     c.batch = Batch(c.plan, c.packs[c.pack]);
     st = model_->BeginForward(c.batch, &hidden_);
   }
-  if (st.ok()) st = model_->LoadLayer(c.layer, n, copy);
-  if (st.ok()) st = model_->ForwardLayer(c.layer);
-  model_->DropLayer(c.layer);
+  bool complete = false;
+  if (st.ok()) st = model_->LoadLayerPart(c.layer, at, n, copy, &complete);
+  if (st.ok() && complete) st = model_->ForwardLayer(c.layer);
+  if (complete || !st.ok()) model_->DropLayer(c.layer);
   if (!st.ok()) {
     streamed_ = StreamedCall();
     return st;
   }
+  if (!complete) return Status::Ok();
+  *done = true;
   if (++c.layer == model_->num_layers()) {
     PoolPack(c.plan, c.packs[c.pack], &c.result);
     c.layer = 0;

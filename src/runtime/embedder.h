@@ -73,11 +73,12 @@ class Embedder {
 
   // Streamed memory: Run in steps, one layer at a time, as the caller reads each layer's bytes.
   // StartStreamed takes the plan (its rows paged in already); then while NextLayer gives a range,
-  // read it and pass its bytes to SupplyLayer (`after`: the range needed next, to read ahead);
+  // read it and pass its bytes to SupplyLayer (`after`: the range needed next, to read ahead),
+  // whole or in parts in order (bytes [at, at + n) of the range; `done` once the layer has run);
   // then TakeStreamed. A failed step ends the call.
   void StartStreamed(CallPlan plan);
   bool NextLayer(RowRange* range, RowRange* after) const;
-  Status SupplyLayer(uint64_t n, const ModelStreamReader::CopyFn& copy);
+  Status SupplyLayer(uint64_t at, uint64_t n, const ModelStreamReader::CopyFn& copy, bool* done);
   Status TakeStreamed(EmbedResult* out);
   // The forward pass on given ids (for tests that check hidden states layer by layer).
   Status ForwardIds(const std::vector<int32_t>& ids, int task, std::vector<float>* hidden, ForwardTrace* trace);

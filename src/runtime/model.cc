@@ -346,27 +346,69 @@ Status Model::LoadLayer(int layer, uint64_t n, const ModelStreamReader::CopyFn& 
     return Status(Code::kIo, "layer " + std::to_string(layer) + ": got " + std::to_string(n) + " bytes for a read of " +
                                  std::to_string(range.length));
   }
-  DropLayer(layer);
-  Builder builder(this, layer);
+  bool complete = false;
+  return LoadLayerPart(layer, 0, n, copy, &complete);
+}
+
+Status Model::LoadLayerPart(int layer, uint64_t at, uint64_t n, const ModelStreamReader::CopyFn& copy,
+                            bool* complete) {
+  *complete = false;
+  if (layer < 0 || layer >= num_layers()) return Status(Code::kInvalidArgument, "no layer " + std::to_string(layer));
+  const RowRange range = LayerRange(layer);
+  const std::string what = "layer " + std::to_string(layer);
+  if (at == 0) {
+    DropLayer(layer);
+    load_ = LayerLoad();
+    load_.layer = layer;
+    load_.builder = std::make_unique<Builder>(this, layer);
+  } else if (load_.layer != layer || at != load_.received) {
+    return Status(Code::kIo, what + ": bytes from " + std::to_string(at) + " of its range, where " +
+                                 (load_.layer == layer ? std::to_string(load_.received) : std::string("0")) +
+                                 " was expected (parts must come in order)");
+  }
   Status st;
-  for (const TensorEntry* e : layer_tensors_[layer]) {
-    std::vector<uint8_t> bytes;
-    st = OrOutOfMemory([&] { bytes.resize(e->size); }, "while reading layer " + std::to_string(layer));
-    if (!st.ok()) break;
-    copy(header_.data_start + e->offset - range.offset, bytes.data(), bytes.size());
-    if (Crc32(0, bytes.data(), bytes.size()) != e->crc32) {
+  if (n > range.length - at) {
+    st = Status(Code::kIo, what + ": got " + std::to_string(at + n) + " bytes for a read of " + std::to_string(range.length));
+  }
+  const std::vector<const TensorEntry*>& tensors = layer_tensors_[layer];
+  const uint64_t end = at + n;
+  while (st.ok() && load_.tensor < tensors.size()) {
+    const TensorEntry* e = tensors[load_.tensor];
+    const uint64_t start = header_.data_start + e->offset - range.offset;  // in the range
+    if (load_.filled == 0 && load_.bytes.size() != e->size) {
+      st = OrOutOfMemory([&] { load_.bytes.resize(e->size); }, "while reading " + what);
+      if (!st.ok()) break;
+    }
+    const uint64_t from = std::max(start + load_.filled, at);
+    const uint64_t to = std::min(start + e->size, end);
+    if (to > from) {
+      copy(from - at, load_.bytes.data() + (from - start), to - from);
+      load_.filled += to - from;
+    }
+    if (load_.filled < e->size) break;  // the rest comes in a later part
+    if (Crc32(0, load_.bytes.data(), load_.bytes.size()) != e->crc32) {
       st = Status(Code::kModelChecksum, "the model source's tensor " + e->name +
                                             " does not match its checksum: the file changed since it was loaded; "
                                             "load it again");
       break;
     }
-    st = builder.OnTensor(*e, std::move(bytes));
-    if (!st.ok()) break;
+    st = load_.builder->OnTensor(*e, std::move(load_.bytes));
+    load_.bytes = {};
+    load_.filled = 0;
+    ++load_.tensor;
+  }
+  load_.received = end;
+  if (st.ok() && end == range.length) {
+    *complete = true;
+    load_ = LayerLoad();
   }
   if (!st.ok()) DropLayer(layer);
   return st;
 }
 
-void Model::DropLayer(int layer) { layers_[layer] = EncoderLayer(); }
+void Model::DropLayer(int layer) {
+  layers_[layer] = EncoderLayer();
+  if (load_.layer == layer) load_ = LayerLoad();
+}
 
 }  // namespace jv3

@@ -152,6 +152,10 @@ class Model {
   // Builds a layer from the `n` bytes of its range (copy puts them where they go), each tensor
   // checked against the header's CRC-32 (E_MODEL_CHECKSUM: the file changed since the load).
   Status LoadLayer(int layer, uint64_t n, const ModelStreamReader::CopyFn& copy);
+  // The same from parts of the range, in order: bytes [at, at + n) of it (at 0 starts the layer
+  // afresh). Each tensor is built once its bytes are in, so a caller reading the layer as a stream
+  // never holds all of it. `complete` is set by the part that ends the range.
+  Status LoadLayerPart(int layer, uint64_t at, uint64_t n, const ModelStreamReader::CopyFn& copy, bool* complete);
   void DropLayer(int layer);
   // While set, every forward pass adds its time per phase to `timing` (null: off).
   void set_timing(ForwardTiming* timing) { timing_ = timing; }
@@ -179,6 +183,16 @@ class Model {
     ForwardTrace* trace = nullptr;
   };
   Pass pass_;
+  // The layer being loaded from parts (LoadLayerPart).
+  struct LayerLoad {
+    int layer = -1;
+    uint64_t received = 0;         // bytes of the layer's range so far
+    size_t tensor = 0;             // index into layer_tensors_[layer] of the tensor being filled
+    std::vector<uint8_t> bytes;    // [its size] that tensor's bytes
+    uint64_t filled = 0;           // of them received
+    std::unique_ptr<Builder> builder;
+  };
+  LayerLoad load_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Attention> attention_;
   std::unique_ptr<RowwiseOp> gelu_;

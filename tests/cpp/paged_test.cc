@@ -1,6 +1,7 @@
 // Paged memory in the core: a model loaded with the word tables left in the file gives vectors
 // bit-identical to the resident model's for every fixture text and task, through Plan → Need →
 // Supply → Run with the bytes read from the file; changed bytes, short reads and tiny caches.
+// Streamed memory likewise, its layers supplied whole or in parts of any size, in order.
 #include <nlohmann/json.hpp>
 
 #include <cstring>
@@ -44,6 +45,33 @@ Status EmbedPaged(Embedder* e, const std::string& file, const std::vector<std::s
   const std::vector<uint8_t> bytes = Read(file, ranges);
   if (!ranges.empty()) JV3_RETURN_IF_ERROR(e->model().paged()->Supply(bytes.data(), bytes.size()));
   return e->Run(plan, out);
+}
+
+// Streamed: plans, pages in the rows, then supplies each layer in parts of `part` bytes (0: whole).
+Status EmbedStreamed(Embedder* e, const std::string& file, const std::vector<std::string>& texts, const EmbedOptions& o,
+                     size_t part, EmbedResult* out) {
+  CallPlan plan;
+  JV3_RETURN_IF_ERROR(e->Plan(texts, o, &plan));
+  std::vector<const std::vector<int32_t>*> ids;
+  for (const auto& seq : plan.ids) ids.push_back(&seq);
+  std::vector<RowRange> ranges;
+  JV3_RETURN_IF_ERROR(e->model().paged()->Need(ids, &ranges));
+  const std::vector<uint8_t> rows = Read(file, ranges);
+  if (!ranges.empty()) JV3_RETURN_IF_ERROR(e->model().paged()->Supply(rows.data(), rows.size()));
+  e->StartStreamed(std::move(plan));
+  RowRange range, after;
+  while (e->NextLayer(&range, &after)) {
+    bool done = false;
+    for (uint64_t at = 0; !done;) {
+      const uint64_t n = part ? std::min<uint64_t>(part, range.length - at) : range.length;
+      const char* src = file.data() + range.offset + at;
+      auto copy = [&](size_t offset, uint8_t* dst, size_t len) { std::memcpy(dst, src + offset, len); };
+      JV3_RETURN_IF_ERROR(e->SupplyLayer(at, n, copy, &done));
+      at += n;
+      if (!done && at >= range.length) return Status(Code::kState, "the whole layer was supplied but it did not run");
+    }
+  }
+  return e->TakeStreamed(out);
 }
 
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
@@ -115,6 +143,50 @@ int main(int argc, char** argv) {
     t.Check(tiny->Run(plan, &r).ok() && resident->Embed({"a text of words never embedded before here"}, {}, &want).ok(),
             mode + ": runs");
     t.Check(SameBits(r.embeddings, want.embeddings), mode + ": and matches resident after the failures");
+
+    // Streamed: every layer whole, in parts of 1000 bytes and of 4099 (across tensor boundaries).
+    std::unique_ptr<Embedder> streamed;
+    MemoryOptions so;
+    so.paged = so.streamed = true;
+    st = Load(file, so, &streamed);
+    t.Check(st.ok(), mode + " streamed load: " + st.message());
+    if (!streamed) continue;
+    EmbedOptions o;
+    o.tasks = {1};
+    EmbedResult ref;
+    t.Check(resident->Embed(texts, o, &ref).ok(), mode + " resident embed");
+    for (size_t part : {size_t{0}, size_t{1000}, size_t{4099}}) {
+      EmbedResult got;
+      st = EmbedStreamed(streamed.get(), file, texts, o, part, &got);
+      t.Check(st.ok(), mode + " streamed, parts of " + std::to_string(part) + ": " + st.message());
+      t.Check(SameBits(got.embeddings, ref.embeddings), mode + " streamed, parts of " + std::to_string(part) + ": differs from resident");
+    }
+    // Parts out of order, or past the layer's end, are E_IO and end the call; the next call runs.
+    CallPlan sp;
+    t.Check(streamed->Plan({texts[0]}, o, &sp).ok(), "plan");
+    std::vector<const std::vector<int32_t>*> sids = {&sp.ids[0]};
+    t.Check(streamed->model().paged()->Need(sids, &ranges).ok(), "need");
+    bytes = Read(file, ranges);
+    if (!ranges.empty()) t.Check(streamed->model().paged()->Supply(bytes.data(), bytes.size()).ok(), "rows");
+    streamed->StartStreamed(std::move(sp));
+    RowRange range, after;
+    t.Check(streamed->NextLayer(&range, &after), "a layer is needed");
+    auto copy = [&](size_t offset, uint8_t* dst, size_t len) { std::memcpy(dst, file.data() + range.offset + offset, len); };
+    bool done = false;
+    t.Check(streamed->SupplyLayer(0, 100, copy, &done).ok() && !done, mode + ": a first part");
+    t.Check(streamed->SupplyLayer(200, 100, copy, &done).code() == Code::kIo && !done, mode + ": a gap is E_IO");
+    t.Check(!streamed->NextLayer(&range, &after), mode + ": the failed call has ended");
+    EmbedResult again;
+    st = EmbedStreamed(streamed.get(), file, texts, o, 0, &again);
+    t.Check(st.ok() && SameBits(again.embeddings, ref.embeddings), mode + ": the next call runs: " + st.message());
+    // A part longer than the layer: E_IO.
+    t.Check(streamed->Plan({texts[0]}, o, &sp).ok(), "plan again (its rows are cached)");
+    streamed->StartStreamed(std::move(sp));
+    const bool needed = streamed->NextLayer(&range, &after);
+    t.Check(needed, mode + ": a layer is needed again");
+    if (needed) {
+      t.Check(streamed->SupplyLayer(0, range.length + 1, copy, &done).code() == Code::kIo, mode + ": too many bytes is E_IO");
+    }
   }
   return t.Finish();
 }
