@@ -21,6 +21,9 @@ function importFactory(variant) {
   }
 }
 
+/** Streamed memory: bytes of a layer handed to the engine at a time when it arrives as a stream. */
+const STAGE_BYTES = 1 << 20;
+
 /** Per variant: the promise of its Emscripten factory (each dist file is imported once). */
 const factories = new Map();
 /** Per variant: the shared module instance. */
@@ -222,35 +225,89 @@ function wrapEngine(engine, pages) {
   // ~14 MB blocks that the C allocator keeps from the system (peak RSS grew call after call).
   const buffers = [null, null];
   let turn = 0;
+  // Streamed parts are gathered here and supplied STAGE_BYTES at a time: a stream's parts can be a
+  // few KiB, and a supply() per part would cost more than the layer's matmuls.
+  let stage = null;
   return {
     info: () => unwrap(engine.info()),
     // Paged and streamed memory: a call whose rows are not all cached answers { needs: ranges }, and
-    // (streamed) then each layer in turn { needs, next }: each supply() of the bytes asked for moves
-    // it on, until it answers its result. The range after (`next`) is read while a layer runs.
+    // (streamed) then each layer in turn { needs, next, layer }: each supply() of the bytes asked
+    // for moves it on, until it answers its result. The range after (`next`) is read while a layer
+    // runs. A source that streams ranges hands a layer over in parts as they arrive.
     async embed(texts, options) {
       let result = unwrap(engine.embed(texts, options));
-      let ahead = null;
       const layerBuffer = (ranges) => {
         if (ranges.length !== 2 || !pages.readInto) return undefined;
         turn ^= 1;
         if (!(buffers[turn]?.length >= ranges[1])) buffers[turn] = new Uint8Array(ranges[1]);
         return buffers[turn];
       };
+      // A read of `ranges` under way: { key, stream } or { key, bytes: Promise<Uint8Array> }.
+      const start = (ranges, layer, reuse) => {
+        if (layer && pages.stream) return { key: String(ranges), stream: pages.stream(ranges[0], ranges[1]) };
+        const bytes = readRanges(pages, ranges, layer && reuse ? layerBuffer(ranges) : undefined);
+        bytes.catch(() => {});  // awaited when its turn comes, unless a step fails first
+        return { key: String(ranges), bytes };
+      };
+      const supplyStream = async (stream) => {
+        stage ??= new Uint8Array(STAGE_BYTES);
+        let held = 0;
+        const flush = () => {
+          const r = unwrap(engine.supply(stage.subarray(0, held)));
+          held = 0;
+          return r;
+        };
+        const tooLong = () => new EmbeddingError('E_IO', 'the model source gave a layer more bytes than asked for');
+        try {
+          for (;;) {
+            const part = await stream.next();
+            if (part === null) {
+              if (held) {
+                const r = flush();
+                if (!r.more) return r;
+              }
+              throw new EmbeddingError('E_IO', 'the model source ended a layer early (did the file change?)');
+            }
+            for (let at = 0; at < part.length;) {
+              const take = Math.min(part.length - at, STAGE_BYTES - held);
+              stage.set(part.subarray(at, at + take), held);
+              held += take;
+              at += take;
+              if (held < STAGE_BYTES) continue;
+              const r = flush();
+              if (r.more) continue;
+              if (at < part.length) throw tooLong();
+              return r;
+            }
+          }
+        } finally {
+          stream.cancel();
+        }
+      };
+      let ahead = null;
       try {
         while (result.needs) {
           const key = String(result.needs);
-          // (A read ahead of something else may still be filling a buffer: then none is reused.)
-          const bytes = await (ahead?.key === key ? ahead.bytes : readRanges(pages, result.needs, ahead ? undefined : layerBuffer(result.needs)));
-          ahead = null;
-          if (result.next) {
-            ahead = { key: String(result.next), bytes: readRanges(pages, result.next, layerBuffer(result.next)) };
-            ahead.bytes.catch(() => {});  // awaited by the next step, unless this one fails first
+          let current = ahead;
+          if (ahead?.key !== key) {
+            // (A read ahead of something else may still be filling a buffer: then none is reused.)
+            current = start(result.needs, result.layer, !ahead);
+            ahead?.stream?.cancel();
           }
-          result = unwrap(engine.supply(bytes));
+          ahead = null;
+          if (current.stream) {
+            if (result.next) ahead = start(result.next, true, true);
+            result = await supplyStream(current.stream);
+          } else {
+            const bytes = await current.bytes;
+            if (result.next) ahead = start(result.next, true, true);
+            result = unwrap(engine.supply(bytes));
+          }
         }
       } finally {
         // A call that fails with a read ahead in flight lets it land before the buffers serve the next.
-        if (ahead) await ahead.bytes.catch(() => {});
+        ahead?.stream?.cancel();
+        if (ahead?.bytes) await ahead.bytes.catch(() => {});
       }
       return result;
     },

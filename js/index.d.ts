@@ -73,14 +73,22 @@ export type ModelSource =
   | CheckpointFiles;
 
 /**
- * A model file read at any offset, for paged memory: e.g. over a Cloudflare R2 binding,
- * `{ size: head.size, read: async (offset, length) => new Uint8Array(await (await bucket.get(key, { range: { offset, length } })).arrayBuffer()) }`.
+ * A model file read at any offset, for paged and streamed memory: e.g. over a Cloudflare R2
+ * binding, `{ size: head.size, read: async (offset, length) => new Uint8Array(await (await
+ * bucket.get(key, { range: { offset, length } })).arrayBuffer()), stream: async (offset, length)
+ * => (await bucket.get(key, { range: { offset, length } })).body }`.
  */
 export interface RandomAccessReader {
   /** The file's size in bytes. */
   size: number;
   /** Exactly `length` bytes from `offset` (fewer, or a throw, is `E_IO`). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: the same bytes as a stream, e.g. an R2 object's `body`. Streamed memory then hands
+   * each layer (~14 MB) to the engine as it arrives instead of holding it whole in JS memory
+   * (what keeps a Worker's isolate small). A stream that ends early, or errors, is `E_IO`.
+   */
+  stream?(offset: number, length: number): ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>;
   /** Ranges closer than this many bytes are read as one. Default 65536. */
   mergeGap?: number;
   /** Called once the model is disposed. */

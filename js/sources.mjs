@@ -182,11 +182,48 @@ export async function readSourceText(source, signal) {
  *   mergeGap: number,
  *   read(offset: number, length: number): Promise<Uint8Array>,
  *   readInto?: (offset: number, target: Uint8Array) => Promise<Uint8Array>,
+ *   stream?: (offset: number, length: number) => RangeStream,
  *   close(): void,
  * }} RandomAccess
- * `readInto` (local files) fills `target` instead of allocating: streamed memory reads its layers
- * into two buffers it reuses, not 24 new ones per pass left for the garbage collector.
+ * Streamed memory reads a layer (~14 MB) per step, and neither of these holds one in JS memory
+ * that the garbage collector must find: `readInto` (local files) fills a buffer given, which is
+ * reused; `stream` (URLs, Blobs, readers that have one) hands the range over as it arrives, each
+ * part passed on to the engine and dropped.
+ * @typedef {{ next(): Promise<Uint8Array | null>, cancel(): void }} RangeStream
  */
+
+/**
+ * A range's bytes as they arrive, from `open()` (a ReadableStream, or a promise of one), started
+ * at once (a read ahead opens its request early; the body then flows as it is read). Failures are
+ * E_IO.
+ * @returns {RangeStream}
+ */
+function rangeStream(open, what) {
+  let reader = null;
+  const opened = Promise.resolve().then(open).then((stream) => {
+    if (typeof stream?.getReader !== 'function') throw new TypeError(`stream() gave ${typeof stream}, expected a ReadableStream`);
+    reader = stream.getReader();
+  });
+  opened.catch(() => {});  // observed by next(); a stream cancelled before use never is
+  return {
+    async next() {
+      let part;
+      try {
+        await opened;
+        part = await reader.read();
+      } catch (err) {
+        if (err instanceof EmbeddingError) throw err;
+        throw new EmbeddingError('E_IO', `cannot read ${what}: ${err?.message ?? err}`, { cause: err });
+      }
+      if (part.done) return null;
+      if (!(part.value instanceof Uint8Array)) throw new EmbeddingError('E_IO', `${what}: the stream gave ${typeof part.value}, expected Uint8Array parts`);
+      return part.value;
+    },
+    cancel() {
+      opened.then(() => reader.cancel()).catch(() => {});
+    },
+  };
+}
 
 /** Reads in flight at once when a call's rows are paged in (a file's thread pool, HTTP connections). */
 const PARALLEL_READS = 8;
@@ -276,6 +313,7 @@ async function urlRandomAccess(url, signal) {
     // A round trip costs more than reading through a gap of this size.
     mergeGap: 256 * 1024,
     read: checkedRead(async (offset, length) => new Uint8Array(await (await get(offset, length)).arrayBuffer()), String(resolved)),
+    stream: (offset, length) => rangeStream(async () => (await get(offset, length)).body, String(resolved)),
     close() {},
   };
 }
@@ -296,6 +334,7 @@ function blobRandomAccess(blob) {
     size: blob.size,
     mergeGap: 64 * 1024,
     read: checkedRead(async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()), 'model Blob'),
+    stream: (offset, length) => rangeStream(() => blob.slice(offset, offset + length).stream(), 'model Blob'),
     close() {},
   };
 }
@@ -322,7 +361,13 @@ export function openRandomAccess(source, signal) {
     if (ArrayBuffer.isView(source)) return bytesRandomAccess(new Uint8Array(source.buffer, source.byteOffset, source.byteLength));
     if (typeof Blob !== 'undefined' && source instanceof Blob) return blobRandomAccess(source);
     if (isReader(source)) {
-      return { size: source.size, mergeGap: source.mergeGap ?? 64 * 1024, read: checkedRead((o, n) => source.read(o, n), 'model source'), close: () => source.close?.() };
+      return {
+        size: source.size,
+        mergeGap: source.mergeGap ?? 64 * 1024,
+        read: checkedRead((o, n) => source.read(o, n), 'model source'),
+        ...(typeof source.stream === 'function' ? { stream: (o, n) => rangeStream(() => source.stream(o, n), 'model source') } : {}),
+        close: () => source.close?.(),
+      };
     }
     return null;
   }, signal);

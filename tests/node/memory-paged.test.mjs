@@ -114,7 +114,7 @@ test('Uint8Array, Blob and { size, read } sources', async () => {
   const bytes = new Uint8Array(fs.readFileSync(await convertedModel('int8')));
   let reads = 0;
   const reader = { size: bytes.byteLength, read: async (o, n) => (reads++, bytes.slice(o, o + n)) };
-  for (const [source, memory] of [[bytes, 'paged'], [new Blob([bytes]), 'paged'], [reader, 'paged'], [reader, 'streamed']]) {
+  for (const [source, memory] of [[bytes, 'paged'], [new Blob([bytes]), 'paged'], [new Blob([bytes]), 'streamed'], [reader, 'paged'], [reader, 'streamed']]) {
     const model = await JinaEmbeddings.load(source, { threads: testThreads, memory });
     try {
       await checkAll(model, 'int8');
@@ -268,6 +268,60 @@ test('streamed: a layer changed after load is E_MODEL_CHECKSUM, a read failing m
   } finally {
     await model.dispose();
   }
+});
+
+/** A ReadableStream of `bytes` in parts of `part` bytes (an R2 object body, a fetch body). */
+function partsStream(bytes, part) {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + part));
+      at += part;
+    },
+  });
+}
+
+test('streamed: a reader with stream() hands each layer over in parts; short, long and failing streams are E_IO', async () => {
+  const bytes = new Uint8Array(fs.readFileSync(await convertedModel('int8')));
+  let streams = 0;
+  let reads = 0;
+  let mode = 'ok';
+  const reader = {
+    size: bytes.byteLength,
+    read: async (o, n) => (reads++, bytes.slice(o, o + n)),
+    stream: async (o, n) => {
+      streams++;
+      if (mode === 'short') return partsStream(bytes.subarray(o, o + n - 1), 4099);
+      if (mode === 'long') return partsStream(bytes.subarray(o, o + n + 1), n + 1); // the extra byte inside a part
+      if (mode === 'fail') {
+        let sent = false;
+        return new ReadableStream({
+          pull(c) {
+            if (sent) return c.error(new Error('connection reset'));
+            sent = true;
+            c.enqueue(bytes.slice(o, o + 1000));
+          },
+        });
+      }
+      return partsStream(bytes.subarray(o, o + n), 777);
+    },
+  };
+  const model = await JinaEmbeddings.load(reader, { threads: testThreads, memory: 'streamed' });
+  try {
+    await checkAll(model, 'int8');
+    assert.ok(streams >= 2 * calls().length, `every pass streams its layers (${streams} streams)`);
+    const want = bytesOf(await model.embed('hello world'));
+    for (const bad of ['short', 'long', 'fail']) {
+      mode = bad;
+      await assertCode(model.embed('hello world'), 'E_IO');
+      mode = 'ok';
+      assert.ok(bytesOf(await model.embed('hello world')).equals(want), `usable after a ${bad} stream`);
+    }
+  } finally {
+    await model.dispose();
+  }
+  assert.ok(reads > 0, 'rows are read with read()');
 });
 
 test('streamed: dispose while a layer is being read ahead waits for the call, then frees', async () => {
