@@ -6,28 +6,15 @@
 import relaxedModule from '../../../dist/jina-v3-wasm-st-relaxed.wasm';
 import simd128Module from '../../../dist/jina-v3-wasm-st.wasm';
 import { JinaEmbeddings } from '../../../js/index.mjs';
+import { rangeReader } from '../../../scripts/lib/range-reader.mjs';
 
 const MODEL_URL = 'http://files/model.jv3';
 const models = new Map();
 
-/** `{ size, read }` over a binding that answers Range requests. */
-async function rangeReader(binding) {
-  const head = await binding.fetch(MODEL_URL, { method: 'HEAD' });
-  return {
-    size: Number(head.headers.get('content-length')),
-    async read(offset, length) {
-      const res = await binding.fetch(MODEL_URL, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      if (res.status !== 206) throw new Error(`HTTP ${res.status} for a range request`);
-      return bytes;
-    },
-  };
-}
-
 async function load(env, memory, build) {
   const wasmModule = build === 'simd128' ? simd128Module : relaxedModule;
   if (memory === 'resident') return JinaEmbeddings.load(await env.FILES.fetch(MODEL_URL), { wasmModule, cache: false });
-  return JinaEmbeddings.load(await rangeReader(env.FILES), { wasmModule, memory });
+  return JinaEmbeddings.load(await rangeReader(env.FILES, MODEL_URL), { wasmModule, memory });
 }
 
 export default {

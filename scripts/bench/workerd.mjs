@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// A converted model in Cloudflare Workers' runtime (workerd, from npm), read through a binding
+// with Range requests as a deployed Worker reads R2: the isolate's memory (wasm memory high-water
+// mark; workerd's RSS against the same workerd idle) and what each call costs (wall and CPU time,
+// bytes and range requests read). Ends by checking that the vectors equal resident mode's.
+//   node scripts/bench/workerd.mjs -m model.jv3 [--memory streamed|paged] [--build relaxed|simd128]
+//        [--runs 3] [--workloads a,c,b] [--no-resident-check]
+// workerd does not enforce Workers' 128 MB locally: the figures say whether a deployment would fit.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { startWorkerd } from '../lib/workerd.mjs';
+import { WORKLOADS } from './workloads.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.lastIndexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const model = opt('-m');
+if (!model) {
+  console.error('usage: workerd.mjs -m <model file> [--memory streamed|paged] [--build relaxed|simd128] [--runs 3] [--workloads a,c,b]');
+  process.exit(2);
+}
+const memory = opt('--memory', 'streamed');
+const build = opt('--build', 'relaxed');
+const runs = +opt('--runs', 3);
+const workloads = opt('--workloads', 'a,c,b').split(',');
+for (const w of workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
+
+const MB = 1e6;
+const MiB = 2 ** 20;
+const TICK_MS = 1000 / 100; // /proc times are in clock ticks (USER_HZ, 100 on Linux)
+
+/** workerd's RSS now and its high-water mark, bytes. */
+function memoryOf(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** CPU time workerd has used (all its threads), ms. */
+function cpuMs(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jv3-bench-workerd-'));
+const served = path.join(dir, 'model.jv3');
+try {
+  fs.linkSync(path.resolve(model), served);
+} catch {
+  fs.symlinkSync(path.resolve(model), served);
+}
+const workerd = await startWorkerd({ worker: 'scripts/bench/workerd/worker.mjs', filesDir: dir, configDir: dir });
+
+/** One request to the Worker, with its wall and CPU time. */
+async function call(body) {
+  const cpu0 = cpuMs(workerd.pid);
+  const t0 = performance.now();
+  const res = await fetch(workerd.url, { method: 'POST', body: JSON.stringify({ build, memory, ...body }) });
+  const json = await res.json();
+  const wallMs = performance.now() - t0;
+  if (json.error) throw new Error(`${json.error.code}: ${json.error.message}\n${workerd.output()}`);
+  return { ...json, wallMs, cpuMs: cpuMs(workerd.pid) - cpu0 };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+try {
+  const load = os.loadavg()[0];
+  console.log(`model ${model}, ${memory} memory, ${build} build, workerd ${workerd.pid ? `pid ${workerd.pid}` : '(pid not found)'}; ` +
+    `${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` + (load > 0.5 ? ' (machine busy: times are not trustworthy)' : ''));
+  await fetch(workerd.url); // the isolate starts on its first request
+  const idle = memoryOf(workerd.pid);
+  console.log(`workerd idle: RSS ${(idle.rss / MB).toFixed(0)} MB`);
+  const loaded = await call({ op: 'load' });
+  const afterLoad = memoryOf(workerd.pid);
+  console.log(`load: ${loaded.wallMs.toFixed(0)} ms (CPU ${loaded.cpuMs.toFixed(0)} ms), ${loaded.variant}, ${loaded.memory}; ` +
+    `read ${(loaded.reads.bytes / MB).toFixed(1)} MB in ${loaded.reads.ranges} requests; wasm memory ${(loaded.heapBytes / MiB).toFixed(0)} MiB; ` +
+    `workerd RSS ${(afterLoad.rss / MB).toFixed(0)} MB (+${((afterLoad.rss - idle.rss) / MB).toFixed(0)} over idle)`);
+  console.log('workload | wall ms median (min–max) | CPU ms median | tokens/s | read per call: MB, requests | wasm memory MiB');
+  let heapHigh = loaded.heapBytes;
+  for (const w of workloads) {
+    const [count, tokens] = WORKLOADS[w];
+    await call({ op: 'embed', workload: w }); // warm-up: the text is searched, rows first read
+    const results = [];
+    for (let r = 0; r < runs; r++) results.push(await call({ op: 'embed', workload: w }));
+    const walls = results.map((r) => r.wallMs);
+    const last = results.at(-1);
+    heapHigh = Math.max(heapHigh, ...results.map((r) => r.heapBytes));
+    console.log(`${w} ${count}×${tokens} | ${median(walls).toFixed(0)} (${Math.min(...walls).toFixed(0)}–${Math.max(...walls).toFixed(0)}) | ` +
+      `${median(results.map((r) => r.cpuMs)).toFixed(0)} | ${(last.tokens / (median(walls) / 1000)).toFixed(0)} | ` +
+      `${(last.reads.bytes / MB).toFixed(1)}, ${last.reads.ranges} | ${(last.heapBytes / MiB).toFixed(0)}`);
+  }
+  const end = memoryOf(workerd.pid);
+  console.log(`wasm memory high-water ${(heapHigh / MiB).toFixed(0)} MiB; workerd RSS peak ${(end.hwm / MB).toFixed(0)} MB, ` +
+    `${((end.hwm - idle.rss) / MB).toFixed(0)} MB over idle (the isolate: wasm memory, JS heap and buffers, compiled code)`);
+  if (!args.includes('--no-resident-check')) {
+    // Same build, resident: the vectors must be the same bits (the memory figures above are done).
+    const text = 'Late chunking keeps the context of the whole document in every chunk.';
+    const a = await call({ op: 'vector', text });
+    await call({ op: 'dispose' });
+    await call({ op: 'load', memory: 'resident' });
+    const b = await call({ op: 'vector', text, memory: 'resident' });
+    const same = a.vector.length > 0 && a.vector.length === b.vector.length && a.vector.every((x, i) => Object.is(x, b.vector[i]));
+    console.log(`vectors ${memory} vs resident: ${same ? 'identical' : 'DIFFERENT'} (${a.vector.length} dims)`);
+    if (!same) process.exitCode = 1;
+  }
+} finally {
+  await workerd.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
