@@ -2,7 +2,7 @@
 
 /**
  * The code of an {@link EmbeddingError}: those of the core (also listed at run time by the wasm
- * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED`, `E_ABORTED` and `E_NO_RANGE`, in the
+ * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED`, `E_ABORTED`, `E_NO_RANGE` and `E_CACHE_FULL`, in the
  * order of src/base/error_codes.def. The command line's `E_USAGE` (bad command line) and
  * `E_INTERNAL` (an unexpected failure, also the HTTP server's 500) are not members: they appear
  * only in the CLI's and the server's JSON, never on an EmbeddingError.
@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'E_LIMIT'
   | 'E_DISPOSED'
   | 'E_ABORTED'
-  | 'E_NO_RANGE';
+  | 'E_NO_RANGE'
+  | 'E_CACHE_FULL';
 
 /** Every failure of this package; `code` is stable, `message` is for people. */
 export class EmbeddingError extends Error {
