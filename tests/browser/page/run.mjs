@@ -4,17 +4,29 @@
 /**
  * `expectError`: the load is expected to fail; its error comes back as { error: { code, message } }.
  * `blob`: the model is fetched first and loaded from a Blob (a File picked on disk is one).
+ * `tamperCache`: first flips one bit of every model cache entry (OPFS and Cache API).
  * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string, options: object }[], tamperCache?: boolean, expectError?: boolean, blob?: boolean }} job
  */
 export async function runJob({ where, url, load, cases, tamperCache, expectError, blob }) {
   const { JinaEmbeddings, JinaEmbeddingsWorker } = window.jv3;
   if (tamperCache) {
-    // One bit flipped near the end (inside the last tensor) of every cached model file.
+    // One bit flipped near the end (inside the last tensor) of every cached model file: in the
+    // Origin Private File System and in the Cache API.
+    const flip = (bytes) => {
+      bytes[bytes.length - 100] ^= 1;
+      return bytes;
+    };
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('jina-v3-wasm-models', { create: true });
+    for await (const [name, handle] of dir.entries()) {
+      if (!name.endsWith('.jv3')) continue;
+      const bytes = flip(new Uint8Array(await (await handle.getFile()).arrayBuffer()));
+      const writable = await handle.createWritable();
+      await writable.write(bytes);
+      await writable.close();
+    }
     const cache = await caches.open('jina-v3-wasm-models');
     for (const request of await cache.keys()) {
-      const bytes = new Uint8Array(await (await cache.match(request)).arrayBuffer());
-      bytes[bytes.length - 100] ^= 1;
-      await cache.put(request, new Response(bytes));
+      await cache.put(request, new Response(flip(new Uint8Array(await (await cache.match(request)).arrayBuffer()))));
     }
   }
   const progress = [];
@@ -45,6 +57,8 @@ export async function runJob({ where, url, load, cases, tamperCache, expectError
       isolated: globalThis.crossOriginIsolated,
       threads: model.info.threads,
       memory: model.info.memory,
+      cache: model.info.cache,
+      pageStats: where === 'worker' ? null : model.pageStats,
       loadMs,
       progressEvents: progress.length,
       phases: [...new Set(progress)],
