@@ -325,14 +325,8 @@ async function opfsCache() {
         throw err;
       }
     },
-    async remove(name) {
-      const lock = await takeLock(lockName(`${name}.jv3`));
-      try {
-        await dir.removeEntry(`${name}.jv3`).catch(() => {});
-      } finally {
-        lock.release();
-      }
-    },
+    // Never waits: an entry someone reads is left alone.
+    remove: (name) => removeIfFree(`${name}.jv3`).then(() => {}, () => {}),
     removeOthers: (name) => removeOthers(name).catch(() => {}),
     async writer(name, { sync = false } = {}) {
       await removeOrphans().catch(() => {});
@@ -388,13 +382,17 @@ async function opfsCache() {
             }
             await close(true);
             // Under the entry's exclusive lock: no one reads it meanwhile. An entry already there
-            // (another tab stored the same version) is kept, and this copy dropped.
-            const entryLock = await takeLock(lockName(`${name}.jv3`));
-            try {
-              const exists = await dir.getFileHandle(`${name}.jv3`).then(() => true, () => false);
-              if (!exists) await handle.move(dir, `${name}.jv3`);
-            } finally {
-              entryLock.release();
+            // (another tab stored the same version at the same time) is kept, and this copy
+            // dropped; so is this copy when that lock is taken (someone reads the entry: it
+            // exists), rather than waiting for them.
+            const entryLock = await takeLock(lockName(`${name}.jv3`), { ifAvailable: true });
+            if (entryLock) {
+              try {
+                const exists = await dir.getFileHandle(`${name}.jv3`).then(() => true, () => false);
+                if (!exists) await handle.move(dir, `${name}.jv3`);
+              } finally {
+                entryLock.release();
+              }
             }
           } catch (err) {
             await close(false).catch(() => {});
