@@ -113,9 +113,9 @@ export async function loadCheckpoint(Module, ckpt, { nThreads, onProgress, signa
   ]);
 
   // Weights by URL: their version and size from their first byte (or the whole download, from a
-  // server that ignores Range), to know their identity.
+  // server that ignores Range), to know their identity; a cacheKey is that identity.
   const url = (typeof ckpt.weights === 'string' || ckpt.weights instanceof URL) && !isLocalPath(ckpt.weights) ? ckpt.weights : null;
-  const first = url && cache !== false ? await raceAbort(() => probeUrl(url, signal), signal) : null;
+  const first = url && cache !== false && !cacheKey ? await raceAbort(() => probeUrl(url, signal), signal) : null;
   let response = first?.response ?? null;
   const texts = { config, tokenizer, tokenizerConfig };
   const remote = first && { tag: versionOf(first.headers), size: first.size };

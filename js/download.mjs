@@ -23,20 +23,28 @@ import { fetchSource, NO_HTTP_CACHE, openRandomAccess, openSource, probeUrl, ver
  */
 export async function openCachedUrl(url, store, { memory, cacheKey, signal }) {
   const resolved = new URL(url, globalThis.location?.href).href;
-  const first = await raceAbort(() => probeUrl(resolved, signal), signal);
   const source = cacheKey ? `model\u0000key:${cacheKey}` : `model\u0000url:${resolved}`;
+  const fromEntry = async (name, hit) => {
+    // An older version left by a load that had it open is deleted now.
+    await store.removeOthers(name);
+    return { ...(await openEntry(hit, memory, signal)), memory, cache: { store: store.kind, status: 'hit' }, drop: () => store.remove(name) };
+  };
+  // A cacheKey names the version: an entry of it is used without asking the server (offline too).
+  const keyed = cacheKey ? await entryName(source, '') : null;
+  const keyedHit = keyed && (await store.get(keyed).catch(() => null));
+  if (keyedHit) return fromEntry(keyed, keyedHit);
+
+  const first = await raceAbort(() => probeUrl(resolved, signal), signal);
   const version = cacheKey ? '' : versionOf(first.headers);
   if (version === null) {
     first.response?.body?.cancel().catch(() => {});
     return null;
   }
-  const name = await entryName(source, version);
-  const hit = await store.get(name).catch(() => null);
+  const name = keyed ?? (await entryName(source, version));
+  const hit = !keyed && (await store.get(name).catch(() => null));
   if (hit) {
     first.response?.body?.cancel().catch(() => {});
-    // An older version left by a load that had it open is deleted now.
-    await store.removeOthers(name);
-    return { ...(await openEntry(hit, memory, signal)), memory, cache: { store: store.kind, status: 'hit' }, drop: () => store.remove(name) };
+    return fromEntry(name, hit);
   }
 
   const response = first.response ?? (await fetchSource(resolved, signal, NO_HTTP_CACHE));

@@ -182,7 +182,8 @@ export interface LoadOptions {
   cache?: boolean | string;
   /**
    * An identity for sources that have none (checkpoint streams or bytes; a URL without ETag or
-   * Last-Modified), to cache them too; it replaces the URL's version, so a new file needs a new key.
+   * Last-Modified), to cache them too. It replaces the source's version: a load that finds its
+   * entry asks the server nothing (it works offline), and a new file needs a new key.
    */
   cacheKey?: string;
   /** Default for every embed() call's `maxTexts`. */

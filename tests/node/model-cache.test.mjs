@@ -1,8 +1,9 @@
 // The model cache with a folder (what browsers do with OPFS, here in Node): a model file by URL is
 // stored while it downloads and then read from the folder in every memory mode (the server sees
 // only the one-byte version check), also from a server that ignores Range; a newer version
-// replaces the older entry; without a folder Node caches no download; a checkpoint is paged and
-// streamed from its converted entry. Vectors against the fixture (f32: max |Δ| ≤ 1e-5).
+// replaces the older entry; a cacheKey entry is used with no request; without a folder Node caches
+// no download; a checkpoint is paged and streamed from its converted entry. Vectors against the
+// fixture (f32: max |Δ| ≤ 1e-5).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -90,6 +91,18 @@ test('a newer version at the URL replaces the older entry once stored', async ()
   assert.notEqual(now[0], v1);
   // Same source, so the first 16 hex digits are shared; the version digits differ.
   assert.equal(now[0].slice(0, 16), v1.slice(0, 16));
+});
+
+test('a cacheKey names the version: its entry is used without asking the server', async () => {
+  const cache = newCacheDir();
+  const r = await loadThrough(`${servers.ranged.url}/model.jv3`, { cache, cacheKey: 'fixture-f32', memory: 'paged' }, 'keyed, stored');
+  assert.deepEqual(r.cache, { store: 'folder', status: 'stored' });
+  // Port 1 refuses connections: the load must not need the network at all.
+  const mark = requests.length;
+  const offline = await loadThrough('http://127.0.0.1:1/model.jv3', { cache, cacheKey: 'fixture-f32', memory: 'streamed' }, 'keyed, offline');
+  assert.deepEqual(offline.cache, { store: 'folder', status: 'hit' });
+  assert.equal(requests.length, mark);
+  await assertCode(JinaEmbeddings.load('http://127.0.0.1:1/model.jv3', { cache, cacheKey: 'another', threads: testThreads }), 'E_IO');
 });
 
 test('Node caches no download unless a folder is named', async () => {
