@@ -350,6 +350,27 @@ describe('lifetimes', () => {
     }
   });
 
+  test('two tabs download the same version at once: both load, one entry is kept, nothing else is left', async () => {
+    const [a, b] = [await openPage(), await openPage()];
+    try {
+      const url = `${DIR}/model.jv3`;
+      const job = { where: 'page', url, load: { threads: 1, memory: 'paged' } };
+      const [ra, rb] = await Promise.all([a.job(job, someCases), b.job(job, someCases)]);
+      for (const [r, tab] of [[ra, 'a'], [rb, 'b']]) {
+        assert.equal(r.cache?.status, 'stored', `tab ${tab}: ${JSON.stringify(r.cache)}`);
+        checkVectors(r.vectors, someCases, 'f32', `tab ${tab}`);
+      }
+      const { entries, others } = await storeFiles(a);
+      assert.equal(entries.length, 1);
+      assert.equal(entries[0].size, sizes.f32);
+      assert.deepEqual(others, []);
+      assert.equal((await a.job(job, someCases)).cache.status, 'hit');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('an aborted download leaves no entry and no temporary file; a dead writer\'s file is removed, a live one\'s kept', async () => {
     const p = await openPage();
     try {
