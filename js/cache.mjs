@@ -50,14 +50,14 @@ export function cacheError(err, store) {
  * - `writer(name, { sync })`: `write(bytes)` (the view may be reused after the call; with `sync`
  *   it must not be awaited, so the bytes are written or buffered at once; else await its result),
  *   then `commit()` (the entry appears, the other versions of its source are deleted) or `discard()`.
- * - `remove(name)`; `removeOthers(name)`: delete the other versions of its source (those in use
- *   elsewhere are left for a later call).
+ * - `remove(name)`; `tidy(name)` (after a hit or a commit): delete the other versions of its
+ *   source and the temporary files of writers that died (those in use are left for a later call).
  * @typedef {{
  *   kind: 'folder' | 'opfs' | 'cache-api',
  *   get(name: string): Promise<{ file: string | Blob, release(): void } | null>,
  *   writer(name: string, options?: { sync?: boolean }): Promise<{ write(bytes: Uint8Array): void | Promise<void>, commit(): Promise<void>, discard(): Promise<void> }>,
  *   remove(name: string): Promise<void>,
- *   removeOthers(name: string): Promise<void>,
+ *   tidy(name: string): Promise<void>,
  * }} Store
  */
 
@@ -189,7 +189,14 @@ async function nodeCache(dir) {
     async remove(name) {
       fs.rmSync(file(name), { force: true });
     },
-    removeOthers: (name) => removeOthers(name).catch(() => {}),
+    tidy: async (name) => {
+      try {
+        await removeOthers(name);
+        removeOrphans(fs, path, root);
+      } catch {
+        // left for a later call
+      }
+    },
     async writer(name) {
       fs.mkdirSync(root, { recursive: true });
       removeOrphans(fs, path, root);
@@ -327,7 +334,7 @@ async function opfsCache() {
     },
     // Never waits: an entry someone reads is left alone.
     remove: (name) => removeIfFree(`${name}.jv3`).then(() => {}, () => {}),
-    removeOthers: (name) => removeOthers(name).catch(() => {}),
+    tidy: (name) => removeOthers(name).then(removeOrphans).catch(() => {}),
     async writer(name, { sync = false } = {}) {
       await removeOrphans().catch(() => {});
       const tmp = `.${name}.${Math.random().toString(36).slice(2)}.jv3tmp`;
@@ -434,7 +441,7 @@ async function webCache() {
     async remove(name) {
       await cache.delete(url(name));
     },
-    removeOthers: (name) => removeOthers(name).catch(() => {}),
+    tidy: (name) => removeOthers(name).catch(() => {}),
     async writer(name) {
       let buffer = blobBuffer();
       return {

@@ -137,7 +137,7 @@ export async function loadCheckpoint(Module, ckpt, { nThreads, onProgress, signa
         // The loader checks the header's and every tensor's CRC-32 as the bytes arrive.
         const engine = await loadModelFile(Module, entry.chunks, nThreads, { onProgress, signal, memory, rowCache, pages: entry.pages });
         response?.body?.cancel().catch(() => {});
-        await store.removeOthers(name);
+        await store.tidy(name);
         return { engine, cache: { store: store.kind, status: 'hit' } };
       } catch (err) {
         entry.pages?.close();

@@ -25,8 +25,8 @@ export async function openCachedUrl(url, store, { memory, cacheKey, signal }) {
   const resolved = new URL(url, globalThis.location?.href).href;
   const source = cacheKey ? `model\u0000key:${cacheKey}` : `model\u0000url:${resolved}`;
   const fromEntry = async (name, hit) => {
-    // An older version left by a load that had it open is deleted now.
-    await store.removeOthers(name);
+    // An older version left by a load that had it open, or a dead writer's file, is deleted now.
+    await store.tidy(name);
     return { ...(await openEntry(hit, memory, signal)), memory, cache: { store: store.kind, status: 'hit' }, drop: () => store.remove(name) };
   };
   // A cacheKey names the version: an entry of it is used without asking the server (offline too).

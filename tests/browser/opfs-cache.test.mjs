@@ -371,7 +371,7 @@ describe('lifetimes', () => {
     }
   });
 
-  test('an aborted download leaves no entry and no temporary file; a dead writer\'s file is removed, a live one\'s kept', async () => {
+  test('an aborted download leaves no entry and no temporary file; a dead writer\'s file is removed, a live one\'s kept until it ends', async () => {
     const p = await openPage();
     try {
       const url = `${DIR}/model.jv3`;
@@ -396,6 +396,9 @@ describe('lifetimes', () => {
       assert.ok(!after.includes(dead.name), `the dead writer's file is removed: ${after}`);
       assert.deepEqual(after, [live.name]);
       await p.call('releaseTemp');
+      // A cache hit tidies up too: the writer that held it has ended now.
+      assert.equal((await p.job({ where: 'page', url, load: { threads: 2 } }, someCases)).cache.status, 'hit');
+      assert.deepEqual((await storeFiles(p)).others, [], 'removed by the hit');
     } finally {
       await p.close();
     }
