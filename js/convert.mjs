@@ -2,11 +2,11 @@
 // as published: converted in wasm while model.safetensors streams in, straight into the engine, and
 // cached (keyed by the source's identity) so the next load skips conversion; or, in Node, converted
 // from a folder into a model file (convertCheckpoint).
-import { openCache } from './cache.mjs';
+import { cacheError, entryName, openCache, openEntry, openEntryPages, pendingPages } from './cache.mjs';
 import { convertFile, convertIntoEngine, loadModelFile } from './engine.mjs';
 import { hasNodeBuiltins } from './env.mjs';
-import { EmbeddingError } from './errors.mjs';
-import { fetchSource, isLocalPath, openSource, readSourceText } from './sources.mjs';
+import { EmbeddingError, raceAbort } from './errors.mjs';
+import { fetchSource, isLocalPath, NO_HTTP_CACHE, openSource, probeUrl, readSourceText, versionOf } from './sources.mjs';
 
 /** Bumped when the converter's output for the same checkpoint changes: old cache entries are then ignored. */
 const CONVERTER_REVISION = 1;
@@ -61,44 +61,50 @@ async function readText(source, what, optional, signal) {
 }
 
 /**
- * What identifies the converted bytes without reading them: the weights' location and version
- * (ETag / Last-Modified / size for URLs, size and mtime for files and Blobs), the small files'
- * text, the dtype and the converter revision. null when the weights have no stable identity
- * (streams, in-memory bytes), unless `cacheKey` names one.
- * @param {Response | undefined} response the weights' response, when they were fetched
+ * What identifies the converted bytes without reading them, as `{ source, version }` for
+ * cache.mjs's entryName: the source is the weights' location (URL, path, File name, or your
+ * `cacheKey`) and the dtype; the version is theirs (ETag / Last-Modified / size for URLs, size and
+ * mtime for files and Blobs), the small files' text and the converter revision. null when the
+ * weights have no stable identity (streams, in-memory bytes), unless `cacheKey` names one.
+ * @param {{ tag: string | null, size: number | null } | null} remote the weights' version and size, when they are a URL
  */
-async function identity(ckpt, response, texts, dtype, cacheKey) {
+async function identity(ckpt, remote, texts, dtype, cacheKey) {
   let where = null;
+  let version = null;
   const w = ckpt.weights;
-  if (cacheKey) where = `key:${cacheKey}`;
-  else if (response) {
-    const h = response.headers;
-    const version = h.get('etag') || h.get('last-modified');
-    if (version) where = `url:${response.url}|${version}|${h.get('content-length')}`;
-  } else if (typeof File !== 'undefined' && w instanceof File) where = `file:${w.name}|${w.size}|${w.lastModified}`;
+  if (cacheKey) [where, version] = [`key:${cacheKey}`, ''];
+  else if (remote) {
+    if (remote.tag) [where, version] = [`url:${new URL(w, globalThis.location?.href).href}`, `${remote.tag}|${remote.size ?? ''}`];
+  } else if (typeof File !== 'undefined' && w instanceof File) [where, version] = [`file:${w.name}`, `${w.size}|${w.lastModified}`];
   else if ((typeof w === 'string' || w instanceof URL) && isLocalPath(w)) {
     const fs = await import('node:fs');
     const path = await import('node:path');
     const { fileURLToPath } = await import('node:url');
     const p = path.resolve(w instanceof URL ? fileURLToPath(w) : w);
     const st = fs.statSync(p);
-    where = `path:${p}|${st.size}|${st.mtimeMs}`;
+    [where, version] = [`path:${p}`, `${st.size}|${st.mtimeMs}`];
   }
   if (!where) return null;
-  const text = [where, dtype, CONVERTER_REVISION, texts.config, texts.tokenizer, texts.tokenizerConfig].join('\u0000');
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return {
+    source: ['checkpoint', where, dtype].join('\u0000'),
+    version: [version, CONVERTER_REVISION, texts.config, texts.tokenizer, texts.tokenizerConfig].join('\u0000'),
+  };
 }
 
 /**
- * Converts the checkpoint while its weights stream in, or loads the cached conversion.
+ * Converts the checkpoint while its weights stream in, or loads the cached conversion. Paged and
+ * streamed memory read the cache entry at offsets, so they need one: without a cache (or an
+ * identity) they are E_INVALID_ARGUMENT, with a cache that cannot take the entry E_CACHE_FULL (or
+ * E_IO). Resolves to `{ engine, cache }`, `cache` the entry's status
+ * (`{ store, status: 'hit' | 'stored' | 'failed', error? }`) or null when not cached.
  * @param {any} Module a module instance from engine.mjs's loadModule
  * @param {{ config: any, tokenizer: any, tokenizerConfig: any, weights: any }} ckpt from checkpointSource
  * @param {{ nThreads: number, onProgress?: (progress: any) => void, signal?: AbortSignal,
- *   dtype?: 'int8' | 'f32', cache?: boolean | string, cacheKey?: string }} options
- * @returns {Promise<import('./engine.mjs').Engine>}
+ *   dtype?: 'int8' | 'f32', cache?: boolean | string, cacheKey?: string,
+ *   memory?: 'resident' | 'paged' | 'streamed', rowCache?: number }} options
+ * @returns {Promise<{ engine: import('./engine.mjs').Engine, cache: object | null }>}
  */
-export async function loadCheckpoint(Module, ckpt, { nThreads, onProgress, signal, dtype = 'int8', cache = true, cacheKey }) {
+export async function loadCheckpoint(Module, ckpt, { nThreads, onProgress, signal, dtype = 'int8', cache = true, cacheKey, memory = 'resident', rowCache }) {
   checkDtype(dtype);
   const [config, tokenizer, tokenizerConfig] = await Promise.all([
     readText(ckpt.config, 'config.json', false, signal),
@@ -106,64 +112,127 @@ export async function loadCheckpoint(Module, ckpt, { nThreads, onProgress, signa
     readText(ckpt.tokenizerConfig, 'tokenizer_config.json', true, signal),
   ]);
 
-  // Open the weights first (for a URL: the response headers), to know their identity.
-  let response;
-  let weightsSource = ckpt.weights;
-  if ((typeof weightsSource === 'string' || weightsSource instanceof URL) && !isLocalPath(weightsSource)) {
-    response = await fetchSource(weightsSource, signal);
-    weightsSource = response;
-  }
+  // Weights by URL: their version and size from their first byte (or the whole download, from a
+  // server that ignores Range), to know their identity; a cacheKey is that identity.
+  const url = (typeof ckpt.weights === 'string' || ckpt.weights instanceof URL) && !isLocalPath(ckpt.weights) ? ckpt.weights : null;
+  const first = url && cache !== false && !cacheKey ? await raceAbort(() => probeUrl(url, signal), signal) : null;
+  let response = first?.response ?? null;
   const texts = { config, tokenizer, tokenizerConfig };
-  const key = cache === false ? null : await identity(ckpt, response, texts, dtype, cacheKey);
-  const store = key ? await openCache(typeof cache === 'string' ? cache : undefined) : null;
+  const remote = first && { tag: versionOf(first.headers), size: first.size };
+  const id = cache === false ? null : await identity(ckpt, remote, texts, dtype, cacheKey);
+  const store = id ? await openCache(typeof cache === 'string' ? cache : undefined) : null;
+  const paged = memory !== 'resident';
+  if (paged && !store) {
+    response?.body?.cancel().catch(() => {});
+    const why = cache === false ? 'with cache: false' : id ? 'and this runtime has no model cache' : 'and these weights have no identity to cache them by (pass cacheKey)';
+    throw new EmbeddingError('E_INVALID_ARGUMENT', `${memory} memory reads the converted model file from the cache, ${why}: convert the checkpoint first (\`jina-v3-wasm convert\`)`);
+  }
+  let name = store ? await entryName(id.source, id.version) : null;
 
   if (store) {
-    const hit = await store.get(key);
+    const hit = await store.get(name).catch(() => null);
     if (hit) {
+      const entry = await openEntry(hit, memory, signal);
       try {
         // The loader checks the header's and every tensor's CRC-32 as the bytes arrive.
-        const engine = await loadModelFile(Module, await openSource(hit, signal), nThreads, { onProgress, signal });
+        const engine = await loadModelFile(Module, entry.chunks, nThreads, { onProgress, signal, memory, rowCache, pages: entry.pages });
         response?.body?.cancel().catch(() => {});
-        return engine;
+        await store.tidy(name);
+        return { engine, cache: { store: store.kind, status: 'hit' } };
       } catch (err) {
+        entry.pages?.close();
         if (err.code === 'E_ABORTED') throw err;
         // A corrupt or stale entry is dropped and rebuilt below.
-        await store.remove(key);
+        await store.remove(name);
       }
     }
   }
 
+  if (url && !response) {
+    // Into the cache, the HTTP cache keeps no copy (NO_HTTP_CACHE); without it, as any download.
+    response = await fetchSource(url, signal, store ? NO_HTTP_CACHE : {});
+    const tag = versionOf(response.headers);
+    if (store && !cacheKey && tag !== remote.tag) {
+      // Changed since the probe: the entry is named after what is downloaded.
+      const size = response.headers.get('content-encoding') ? null : Number(response.headers.get('content-length')) || null;
+      const changed = await identity(ckpt, { tag, size }, texts, dtype, cacheKey);
+      if (changed) name = await entryName(changed.source, changed.version);
+    }
+  }
+  const weightsSource = response ?? ckpt.weights;
+  const status = store ? { store: store.kind, status: 'stored' } : null;
+  /** The entry cannot be written: the load goes on without it (reported in `status`), unless it needs it. */
+  const failed = (err) => {
+    const e = cacheError(err, store.kind);
+    Object.assign(status, { status: 'failed', error: { code: e.code, message: e.message } });
+    if (paged) return new EmbeddingError(e.code, `${memory} memory reads the converted model file from the cache: ${e.message}`, { cause: e });
+    return null;
+  };
   const weights = await openSource(weightsSource, signal);
   let entry = null;
-  try {
-    entry = store ? await store.writer(key) : null;
-  } catch (err) {
-    weights.cancel();
-    throw err;
+  let writeError = null;
+  if (store) {
+    try {
+      // Written (or buffered) at once: convertIntoEngine hands it views valid during the call only.
+      entry = await store.writer(name, { sync: true });
+    } catch (err) {
+      const fatal = failed(err);
+      if (fatal) {
+        weights.cancel();
+        throw fatal;
+      }
+    }
   }
+  const later = paged ? pendingPages() : null;
+  let engine;
   try {
     // The model file goes into the loader (and the cache entry) tensor by tensor.
-    const engine = await convertIntoEngine(Module, { ...texts, dtype }, weights, nThreads, {
+    engine = await convertIntoEngine(Module, { ...texts, dtype }, weights, nThreads, {
       onProgress,
       signal,
+      memory,
+      rowCache,
+      pages: later?.pages,
       onChunk: entry ? (bytes) => {
+        if (writeError) return;
         try {
           entry.write(bytes);
         } catch (err) {
-          throw new EmbeddingError('E_IO', `writing the cache entry: ${err.message}`, { cause: err });
+          writeError = err;
+          // Stops the conversion when the load needs the entry; else it goes on uncached.
+          if (paged) throw err;
         }
       } : undefined,
     });
-    try {
-      await entry?.commit();
-    } catch {
-      // A cache that cannot be written is not a load failure: the next load converts again.
-    }
-    return engine;
   } catch (err) {
+    later?.pages.close();
     await entry?.discard();
-    throw err;
+    throw writeError ? failed(writeError) ?? err : err;
   }
+  if (entry) {
+    let fatal = null;
+    try {
+      if (writeError) throw writeError;
+      await entry.commit();
+    } catch (err) {
+      await entry.discard().catch(() => {});
+      fatal = failed(err);
+    }
+    if (!fatal && later) {
+      try {
+        const hit = await store.get(name);
+        if (!hit) throw new EmbeddingError('E_IO', 'the cache entry vanished once written');
+        later.set(await openEntryPages(hit, signal));
+      } catch (err) {
+        fatal = err;
+      }
+    }
+    if (fatal) {
+      engine.delete();
+      throw fatal;
+    }
+  }
+  return { engine, cache: status };
 }
 
 /**

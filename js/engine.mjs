@@ -384,10 +384,15 @@ export function loadModelFile(Module, chunks, nThreads, { onProgress, signal, me
  * @param {{ config: string, tokenizer: string, tokenizerConfig: string, dtype: 'int8' | 'f32' }} files
  * @param {import('./sources.mjs').ChunkSource} weights
  * @param {number} nThreads
- * @param {{ onProgress?: (progress: any) => void, signal?: AbortSignal, onChunk?: (bytes: Uint8Array) => void }} options
+ * With `memory: 'paged'` or `'streamed'` the loader keeps what loadModelFile would, and calls read
+ * `pages` (where the model file is written: the cache entry).
+ * @param {{
+ *   onProgress?: (progress: any) => void, signal?: AbortSignal, onChunk?: (bytes: Uint8Array) => void,
+ *   memory?: 'resident' | 'paged' | 'streamed', rowCache?: number, pages?: import('./sources.mjs').RandomAccess | null,
+ * }} options
  * @returns {Promise<Engine>}
  */
-export function convertIntoEngine(Module, files, weights, nThreads, { onProgress, signal, onChunk }) {
+export function convertIntoEngine(Module, files, weights, nThreads, { onProgress, signal, onChunk, memory, rowCache, pages }) {
   return loadInto(Module, weights, nThreads, signal, async (loader) => {
     const conv = new Module.StreamConverter();
     try {
@@ -420,7 +425,7 @@ export function convertIntoEngine(Module, files, weights, nThreads, { onProgress
     } finally {
       conv.delete();
     }
-  });
+  }, { memory, rowCache, pages });
 }
 
 /**

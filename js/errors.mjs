@@ -2,7 +2,7 @@
 // list of every code; tests/node/error-codes.test.mjs holds these arrays to it.
 
 /** Codes of the JavaScript layer (JV3_JS_ERROR), in the order of error_codes.def. */
-export const JS_ERROR_CODES = ['E_DISPOSED', 'E_ABORTED', 'E_NO_RANGE'];
+export const JS_ERROR_CODES = ['E_DISPOSED', 'E_ABORTED', 'E_NO_RANGE', 'E_CACHE_FULL'];
 
 /** A bad command line: the CLI exits with status 2. */
 export const E_USAGE = 'E_USAGE';

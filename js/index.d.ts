@@ -2,7 +2,7 @@
 
 /**
  * The code of an {@link EmbeddingError}: those of the core (also listed at run time by the wasm
- * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED`, `E_ABORTED` and `E_NO_RANGE`, in the
+ * module's `errorCodes`), then the ones this layer adds, `E_DISPOSED`, `E_ABORTED`, `E_NO_RANGE` and `E_CACHE_FULL`, in the
  * order of src/base/error_codes.def. The command line's `E_USAGE` (bad command line) and
  * `E_INTERNAL` (an unexpected failure, also the HTTP server's 500) are not members: they appear
  * only in the CLI's and the server's JSON, never on an EmbeddingError.
@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'E_LIMIT'
   | 'E_DISPOSED'
   | 'E_ABORTED'
-  | 'E_NO_RANGE';
+  | 'E_NO_RANGE'
+  | 'E_CACHE_FULL';
 
 /** Every failure of this package; `code` is stable, `message` is for people. */
 export class EmbeddingError extends Error {
@@ -184,24 +185,33 @@ export interface LoadOptions {
   /** Checkpoint sources: the converted dtype. Default `'int8'`. */
   dtype?: 'int8' | 'f32';
   /**
-   * Checkpoint sources: cache the conversion (Node: a folder, default `$JV3_MODEL_CACHE` or
-   * `~/.cache/jina-v3-wasm/models`, or the folder given here; browsers: the Cache API). Entries
-   * are keyed by the source's identity (URL + ETag/Last-Modified, path + size + mtime, File
-   * name + size + lastModified) and verified by their checksums while loading. `false` opts out.
-   * Default `true`.
+   * The model cache: checkpoints are cached converted; model files by URL are cached as
+   * downloaded in browsers (in Node only when this names a folder), and paged and streamed memory
+   * then read the cached file. Node: a folder, default `$JV3_MODEL_CACHE` or
+   * `~/.cache/jina-v3-wasm/models`, or the folder given here; browsers: the Origin Private File
+   * System, else the Cache API. Entries are keyed by the source's identity (URL + ETag/Last-Modified,
+   * path + size + mtime, File name + size + lastModified) and verified by their checksums while
+   * loading; once one is complete, older versions of the same source are deleted. `false` opts out.
+   * Default `true`. How it went: {@link ModelInfo.cache}.
    */
   cache?: boolean | string;
-  /** Checkpoint sources: an identity for sources that have none (streams, bytes), to cache them too. */
+  /**
+   * An identity for sources that have none (checkpoint streams or bytes; a URL without ETag or
+   * Last-Modified), to cache them too. It replaces the source's version: a load that finds its
+   * entry asks the server nothing (it works offline), and a new file needs a new key.
+   */
   cacheKey?: string;
   /** Default for every embed() call's `maxTexts`. */
   maxTexts?: number;
   /** Default for every embed() call's `maxTokens`. */
   maxTokens?: number;
   /**
-   * Model files: see {@link MemoryMode}. Default, when the source can be read at an offset and is
+   * See {@link MemoryMode}. Default, when the source can be read at an offset and is
    * not bytes: `'streamed'` in Cloudflare Workers, `'paged'` on devices reporting ≤ 4 GiB
    * (`navigator.deviceMemory`), else `'resident'`. `'paged'` or `'streamed'` with a source that can
-   * only stream is `E_NO_RANGE`; with a checkpoint, `E_INVALID_ARGUMENT`.
+   * only stream is `E_NO_RANGE`. A cached model file (a URL in browsers, a checkpoint) is read
+   * from its cache entry, so a server that ignores Range does too; a checkpoint without a cache
+   * is `E_INVALID_ARGUMENT`, and an entry that does not fit in the cache `E_CACHE_FULL`.
    */
   memory?: MemoryMode;
   /** Paged memory: rows kept between calls (a call that needs more keeps its own). Default 16384 (about 18 MB for the real model). */
@@ -298,6 +308,21 @@ export interface ModelInfo {
    * when the first choice of feature detection runs, or when a build was asked for explicitly.
    */
   fallback: FallbackStep[];
+  /** The model cache's part in this load; `null` when it had none (`cache: false`, no identity, no cache here, bytes or a stream). */
+  cache: CacheStatus | null;
+}
+
+/**
+ * How a load used the model cache (see `LoadOptions.cache`): `'hit'`, read from an entry;
+ * `'stored'`, downloaded or converted and stored; `'failed'`, downloaded or converted but not
+ * stored, `error` says why (`E_CACHE_FULL`: no room; `E_IO`: another failure), and the next load
+ * downloads again.
+ */
+export interface CacheStatus {
+  /** Node's folder, the Origin Private File System, or the Cache API. */
+  store: 'folder' | 'opfs' | 'cache-api';
+  status: 'hit' | 'stored' | 'failed';
+  error?: { code: ErrorCode; message: string };
 }
 
 /**

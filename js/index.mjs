@@ -1,11 +1,13 @@
 // The package's entry point: JinaEmbeddings (a loaded model with the Jina/OpenAI embeddings
 // response shape) and the public API gathered from the modules that implement it.
+import { openCache } from './cache.mjs';
 import { checkpointSource, loadCheckpoint } from './convert.mjs';
+import { openCachedUrl } from './download.mjs';
 import { EMBEDDING_TYPES, encodeEmbedding } from './encoding.mjs';
 import { loadModelFile, loadModule, moduleVariant, startModule } from './engine.mjs';
-import { defaultMemory, defaultThreads } from './env.mjs';
+import { defaultMemory, defaultThreads, hasNodeBuiltins } from './env.mjs';
 import { abortError, disposedError, EmbeddingError, raceAbort } from './errors.mjs';
-import { openRandomAccess, openSource, randomAccessChunks } from './sources.mjs';
+import { isLocalPath, openRandomAccess, openSource, randomAccessChunks } from './sources.mjs';
 import { detectVariant, isThreaded } from './variant.mjs';
 
 export { convertCheckpoint } from './convert.mjs';
@@ -26,12 +28,21 @@ const MEMORY_MODES = ['resident', 'paged', 'streamed'];
  * Opens a model file for loading in the memory mode asked for (or picked: defaultMemory()), and
  * resolves to what loadModelFile takes. Paged memory reads the file at offsets: a source that can
  * only stream is E_NO_RANGE when paged was asked for, and resident when it was only the default
- * (as are bytes, already in memory).
+ * (as are bytes, already in memory). A URL goes through the model cache where there is one
+ * (browsers; Node with a cache folder): `cache` says how that went (see download.mjs).
  */
-async function openModelFile(source, memory, signal) {
+async function openModelFile(source, memory, signal, { cache, cacheKey }) {
   // Bytes already in memory gain nothing from paging unless asked for.
   const inMemory = source instanceof ArrayBuffer || ArrayBuffer.isView(source);
   const wanted = memory ?? (inMemory ? 'resident' : defaultMemory());
+  // Node keeps its default cache for conversions: a download is cached only into a folder named.
+  const cacheable = (typeof source === 'string' || source instanceof URL) && !isLocalPath(source) &&
+    cache !== false && (!hasNodeBuiltins || typeof cache === 'string');
+  if (cacheable) {
+    const store = await raceAbort(() => openCache(typeof cache === 'string' ? cache : undefined), signal);
+    const file = store && (await openCachedUrl(source, store, { memory: wanted, cacheKey, signal }));
+    if (file) return file;
+  }
   if (wanted !== 'resident') {
     let pages = null;
     try {
@@ -39,12 +50,33 @@ async function openModelFile(source, memory, signal) {
     } catch (err) {
       if (memory || err?.code !== 'E_NO_RANGE') throw err;
     }
-    if (pages) return { chunks: randomAccessChunks(pages), memory: wanted, pages };
+    if (pages) return { chunks: randomAccessChunks(pages), memory: wanted, pages, cache: null };
     if (memory) {
       throw new EmbeddingError('E_NO_RANGE', `${memory} memory reads the model file at offsets: pass a file path, a URL whose server answers Range requests, a Blob, bytes, or { size, read(offset, length) }, not a stream`);
     }
   }
-  return { chunks: await openSource(source, signal), memory: 'resident', pages: null };
+  return { chunks: await openSource(source, signal), memory: 'resident', pages: null, cache: null };
+}
+
+/** Codes of a load that a damaged cache entry explains: the entry is then dropped and the file downloaded again. */
+const ENTRY_FAULTS = ['E_MODEL_FORMAT', 'E_MODEL_VERSION', 'E_MODEL_TRUNCATED', 'E_MODEL_CHECKSUM', 'E_MODEL_TENSOR', 'E_TOKENIZER', 'E_IO'];
+
+/**
+ * Loads a model file (through the cache for a URL); resolves to `{ engine, cache }`, `cache` the
+ * entry's status or null.
+ */
+async function loadFile(Module, source, nThreads, { onProgress, signal, memory, rowCache, cache, cacheKey }) {
+  for (let attempt = 0; ; attempt++) {
+    const file = await openModelFile(source, memory, signal, { cache, cacheKey });
+    try {
+      const engine = await loadModelFile(Module, file.chunks, nThreads, { onProgress, signal, memory: file.memory, rowCache, pages: file.pages });
+      return { engine, cache: file.cache && { ...file.cache } };
+    } catch (err) {
+      file.pages?.close();
+      if (!(file.drop && attempt === 0 && ENTRY_FAULTS.includes(err?.code))) throw err;
+      await file.drop();
+    }
+  }
 }
 
 function asTexts(input) {
@@ -112,25 +144,14 @@ export class JinaEmbeddings {
     // The single-thread build has no thread pool: it runs on the calling thread (info.threads = 1).
     const nThreads = !isThreaded(running) ? 1 : threads ?? (await defaultThreads());
     const ckpt = await raceAbort(() => checkpointSource(source), signal);
-    if (ckpt && memory && memory !== 'resident') {
-      throw new EmbeddingError('E_INVALID_ARGUMENT', `${memory} memory loads a converted model file: convert the checkpoint first (\`jina-v3-wasm convert\`)`);
-    }
-    let engine;
-    if (ckpt) {
-      engine = await loadCheckpoint(Module, ckpt, { nThreads, onProgress, signal, dtype, cache, cacheKey });
-    } else {
-      const file = await openModelFile(source, memory, signal);
-      try {
-        engine = await loadModelFile(Module, file.chunks, nThreads, { onProgress, signal, memory: file.memory, rowCache, pages: file.pages });
-      } catch (err) {
-        file.pages?.close();
-        throw err;
-      }
-    }
+    const options = { nThreads, onProgress, signal, memory, rowCache, cache, cacheKey };
+    const { engine, cache: cached } = ckpt
+      ? await loadCheckpoint(Module, ckpt, { ...options, dtype })
+      : await loadFile(Module, source, nThreads, options);
     let info;
     try {
       // Which build runs it (see variant.mjs): useful to check that threads really are on.
-      info = { ...engine.info(), variant: running, fallback };
+      info = { ...engine.info(), variant: running, fallback, cache: cached };
     } catch (err) {
       engine.delete();
       throw err;

@@ -116,16 +116,61 @@ export function isLocalPath(source) {
  * Fetches `url` (resolved against the page), failing with E_ABORTED or E_IO.
  * @param {string | URL} url
  * @param {AbortSignal} [signal]
+ * @param {RequestInit} [init] more fetch options
  * @returns {Promise<Response>}
  */
-export async function fetchSource(url, signal) {
+export async function fetchSource(url, signal, init) {
   const resolved = new URL(url, globalThis.location?.href);
   try {
-    return await fetch(resolved, { signal });
+    return await fetch(resolved, { ...init, signal });
   } catch (err) {
     if (signal?.aborted) throw abortError(signal);
     throw new EmbeddingError('E_IO', `cannot download ${resolved}: ${err.message}`, { cause: err });
   }
+}
+
+/**
+ * Browsers: fetch options of a download that goes into the model cache, which is then the copy:
+ * the HTTP cache keeps none (no second copy of the model, and no partial entry that it would
+ * revalidate or resume with requests of its own). Node's and Deno's fetch have no HTTP cache.
+ */
+export const NO_HTTP_CACHE = hasNodeBuiltins ? {} : { cache: 'no-store' };
+
+/** The version a response names (ETag without its weak marker, which a server may add when it compresses; else Last-Modified), or null. */
+export function versionOf(headers) {
+  return headers.get('etag')?.replace(/^W\//, '') || headers.get('last-modified') || null;
+}
+
+/**
+ * Asks `url` for its first byte, to learn the file's version (headers) and size without
+ * downloading it: a server that answers Range (206) tells both for one byte; one that ignores it
+ * (200) starts sending the whole file, which is then the download (`response`). Bypasses the
+ * HTTP cache (NO_HTTP_CACHE). Fails with E_IO (or E_ABORTED).
+ * @param {string | URL} url
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<{ ranged: boolean, size: number | null, headers: Headers, response: Response | null }>}
+ */
+export async function probeUrl(url, signal) {
+  const resolved = new URL(url, globalThis.location?.href);
+  let res;
+  try {
+    res = await fetch(resolved, { ...NO_HTTP_CACHE, headers: { Range: 'bytes=0-0' }, signal });
+  } catch (err) {
+    if (signal?.aborted) throw abortError(signal);
+    throw new EmbeddingError('E_IO', `cannot download ${resolved}: ${err.message}`, { cause: err });
+  }
+  if (res.status === 206) {
+    await res.arrayBuffer().catch(() => {});
+    const size = Number(/\/(\d+)\s*$/.exec(res.headers.get('content-range') ?? '')?.[1]);
+    return Number.isSafeInteger(size) ? { ranged: true, size, headers: res.headers, response: null } : { ranged: false, size: null, headers: res.headers, response: null };
+  }
+  if (!res.ok) {
+    res.body?.cancel().catch(() => {});
+    throw new EmbeddingError('E_IO', `model download failed: HTTP ${res.status} ${res.statusText} (${resolved})`);
+  }
+  // Content-Length is the file's size unless the body is content-encoded.
+  const length = res.headers.get('content-encoding') ? NaN : Number(res.headers.get('content-length'));
+  return { ranged: false, size: Number.isSafeInteger(length) && length > 0 ? length : null, headers: res.headers, response: res };
 }
 
 /** @returns {Promise<ChunkSource>} */

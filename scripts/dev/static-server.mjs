@@ -15,12 +15,15 @@ const TYPES = {
 };
 
 /**
- * Serves files under `root`. Resolves to the listening server and its base URL.
- * @param {{ root: string, port?: number, isolation?: boolean, index?: string }} options
+ * Serves files under `root`. Resolves to the listening server and its base URL. `onRequest(req)`
+ * sees every request first (the tests count them); `ranges: false` answers Range requests with
+ * the whole file (200), as some hosts do.
+ * @param {{ root: string, port?: number, isolation?: boolean, index?: string, onRequest?: (req: http.IncomingMessage) => void, ranges?: boolean }} options
  */
-export function startStaticServer({ root, port = 0, isolation = true, index = '/web-demo/' }) {
+export function startStaticServer({ root, port = 0, isolation = true, index = '/web-demo/', onRequest, ranges = true }) {
   const base = path.resolve(root);
   const server = http.createServer((req, res) => {
+    onRequest?.(req);
     const url = new URL(req.url, 'http://localhost');
     if (url.pathname === '/') {
       res.writeHead(302, { location: index });
@@ -36,10 +39,16 @@ export function startStaticServer({ root, port = 0, isolation = true, index = '/
       res.writeHead(404, { 'content-type': 'text/plain', ...headers });
       return res.end('not found');
     }
-    const size = fs.statSync(target).size;
-    const type = { 'content-type': TYPES[path.extname(target)] || 'application/octet-stream', 'accept-ranges': 'bytes' };
+    const { size, mtimeMs, mtime } = fs.statSync(target);
+    // The validators static hosts send (size and mtime, as nginx's ETag): the model cache keys on them.
+    const type = {
+      'content-type': TYPES[path.extname(target)] || 'application/octet-stream',
+      etag: `"${Math.trunc(mtimeMs).toString(16)}-${size.toString(16)}"`,
+      'last-modified': mtime.toUTCString(),
+      ...(ranges ? { 'accept-ranges': 'bytes' } : {}),
+    };
     // One `bytes=start-end` range (what paged memory asks for), as static file hosts answer it.
-    const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    const range = ranges ? /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '') : null;
     if (range && Number(range[1]) <= Number(range[2]) && Number(range[1]) < size) {
       const [start, end] = [Number(range[1]), Math.min(Number(range[2]), size - 1)];
       res.writeHead(206, { ...type, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1,

@@ -182,7 +182,8 @@ for (const engine of selectedEngines()) {
       // vectors must be those of the fixture, as resident.
       for (const [where, blob] of [['page', true], ['worker', false]]) {
         test(`${where}, ${blob ? 'Blob' : 'URL with Range requests'}: fixture vectors`, async () => {
-          const r = await run(browser, 'isolated', { where, blob, load: { threads: 2, memory: 'paged' } });
+          // cache: false, so the rows are read over HTTP (opfs-cache.test.mjs reads them from the cache).
+          const r = await run(browser, 'isolated', { where, blob, load: { threads: 2, memory: 'paged', cache: false } });
           assert.equal(r.memory, 'paged');
           checkVectors(r, `paged ${where}`);
         });
@@ -207,12 +208,14 @@ for (const engine of selectedEngines()) {
     }
 
     describe('checkpoint streamed and converted in the browser', () => {
-      test('page: URL prefix converted while streaming (f32), cached in the Cache API, a tampered entry rebuilt', async () => {
+      const store = can.opfs === true ? 'opfs' : 'cache-api';
+      test(`page: URL prefix converted while streaming (f32), cached (${store}), a tampered entry rebuilt`, async () => {
         const job = { where: 'page', url: '/build/test-browser/ckpt/', load: { dtype: 'f32', cacheKey: `fixture-${Date.now()}` } };
         const first = await run(browser, 'plain', job);
         checkVectors(first, 'streamed conversion');
         const second = await run(browser, 'plain', job);
         checkVectors(second, 'from the cache');
+        assert.deepEqual(second.cache, { store, status: 'hit' });
         // The second load read the cached model file (its loader phases), not the converter's.
         assert.ok(second.phases.includes('done') && !second.phases.includes('converting'), `phases ${second.phases}`);
         assert.ok(first.phases.includes('converting'));

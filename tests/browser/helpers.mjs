@@ -23,9 +23,12 @@ export const WEBKIT_DRIVER = process.env.JV3_WEBKIT_DRIVER || '/usr/bin/WebKitWe
  * engine losing a feature fails its tests instead of skipping them.
  */
 export const CAN = {
-  chromium: { relaxedSimd: true },
-  firefox: { relaxedSimd: true },
-  webkit: { relaxedSimd: 'JavaScriptCore has no relaxed SIMD: the wasm-relaxed build does not compile there' },
+  chromium: { relaxedSimd: true, opfs: true },
+  firefox: { relaxedSimd: true, opfs: true },
+  webkit: {
+    relaxedSimd: 'JavaScriptCore has no relaxed SIMD: the wasm-relaxed build does not compile there',
+    opfs: 'WebKitGTK has no navigator.storage (no Origin Private File System): the model cache is the Cache API',
+  },
 };
 
 /** The build feature detection must pick in `engine` on a cross-origin isolated page. */

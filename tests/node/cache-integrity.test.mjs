@@ -1,6 +1,7 @@
 // The converted-model cache (Node folder) never hands back a bad entry: truncated, tampered (one bit
 // flipped) and stale (ETag / Last-Modified / size / mtime changed) entries are not used, the weights
-// are fetched and converted again, and the rebuilt entry is byte-identical; a download cut at random
+// are fetched and converted again, and the rebuilt entry is byte-identical; a stale entry is
+// deleted once the new version's entry is complete; a download cut at random
 // points (abort signal, server closing the connection, a short body, a killed process) leaves no
 // final-named entry, and temporary files do not outlive the load (or the process) that made them.
 import assert from 'node:assert/strict';
@@ -160,19 +161,24 @@ test('tampered entries (one bit flipped) are discarded and rebuilt', async () =>
   }
 });
 
-test('stale entries (the source changed) are not used: the weights are fetched and converted again', async () => {
+test('stale entries (the source changed) are not used: the weights are fetched and converted again, the old entry deleted', async () => {
   const entry = await freshEntry();
   const changes = [
     ['another ETag', () => { serve.etag = '"v2"'; }],
     ['Last-Modified only', () => { serve.etag = null; serve.lastModified = 'Tue, 24 Nov 2026 10:00:00 GMT'; }],
     ['another Last-Modified', () => { serve.lastModified = 'Wed, 25 Nov 2026 10:00:00 GMT'; }],
   ];
+  let previous = path.basename(entry.file);
   for (const [label, change] of changes) {
     change();
     serve.sent = 0;
     await loadAndCheck(base, entry.cache, label);
     assert.equal(serve.sent, weights.length, `${label}: the weights were downloaded again`);
-    assert.ok(fs.readFileSync(entry.file).equals(entry.bytes), `${label}: the old entry was not touched`);
+    const now = entries(entry.cache);
+    assert.equal(now.length, 1, `${label}: only the new entry is left, got ${listing(entry.cache)}`);
+    assert.notEqual(now[0], previous, `${label}: a new entry`);
+    assert.ok(fs.readFileSync(path.join(entry.cache, now[0])).equals(entry.bytes), `${label}: the same converted bytes`);
+    previous = now[0];
   }
 
   // A folder: another mtime, then another size (the safetensors header padded with spaces, as the format allows).
@@ -183,10 +189,12 @@ test('stale entries (the source changed) are not used: the weights are fetched a
   fs.writeFileSync(file, weights);
   const cache = newCacheDir();
   await loadAndCheck(folder, cache, 'folder');
-  assert.equal(entries(cache).length, 1);
+  const [first] = entries(cache);
+  assert.ok(first, 'one entry');
   fs.utimesSync(file, new Date(), new Date(Date.now() + 60000));
   await loadAndCheck(folder, cache, 'folder, another mtime');
-  assert.equal(entries(cache).length, 2, 'another mtime: converted into a new entry');
+  const [second, ...more] = entries(cache);
+  assert.ok(second && second !== first && more.length === 0, `another mtime: converted into a new entry that replaced the old one, got ${listing(cache)}`);
   const headerLength = Number(weights.readBigUInt64LE(0));
   const padded = Buffer.alloc(weights.length + 8, 0x20);
   padded.writeBigUInt64LE(BigInt(headerLength + 8), 0);
@@ -196,7 +204,8 @@ test('stale entries (the source changed) are not used: the weights are fetched a
   fs.writeFileSync(file, padded);
   fs.utimesSync(file, mtime, mtime);
   await loadAndCheck(folder, cache, 'folder, another size');
-  assert.equal(entries(cache).length, 3, 'another size: converted into a new entry');
+  const [third, ...rest] = entries(cache);
+  assert.ok(third && third !== second && rest.length === 0, `another size: converted into a new entry that replaced the old one, got ${listing(cache)}`);
 });
 
 test('a download cut at random points leaves no entry and no temporary file', async () => {

@@ -11,6 +11,7 @@ import {
   JinaEmbeddings,
   loadModule,
   VARIANTS,
+  type CacheStatus,
   type CheckpointFiles,
   type EmbeddingResponse,
   type EmbeddingType,
@@ -38,6 +39,9 @@ export async function loadAndEmbed(): Promise<number> {
   // Which build runs, and the ones dropped on the way.
   const dropped: FallbackStep[] = info.fallback;
   const why: string[] = dropped.map((step) => `${step.variant}: ${step.reason} (${step.maximumMemoryBytes ?? 'default'})`);
+  // How the model cache took part: a hit, stored, or failed with a code (E_CACHE_FULL: no room).
+  const cached: CacheStatus | null = info.cache;
+  const noRoom: boolean = cached?.status === 'failed' && cached.error?.code === 'E_CACHE_FULL';
 
   // The default embeddingType is 'float': rows are Float32Array without a cast.
   const res = await model.embed(['Hello', 'world'], { task: 'retrieval.passage', dimensions: 256 });
@@ -59,7 +63,7 @@ export async function loadAndEmbed(): Promise<number> {
   const count: number = await model.countTokens('Hello');
   const counts: number[] = await model.countTokens(['a', 'b'], { truncate: true });
   await model.dispose();
-  return why.length + full + row.length + base64.length + bits.length + signed.length + chunks.data.length + mixed.usage.total_tokens
+  return why.length + (noRoom ? 1 : 0) + full + row.length + base64.length + bits.length + signed.length + chunks.data.length + mixed.usage.total_tokens
     + width + ids.length + idLists.length + count + counts.length + progress.length;
 }
 

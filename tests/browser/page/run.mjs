@@ -7,6 +7,7 @@
  * `blob`: the model is fetched first and loaded from a Blob (a File picked on disk is one).
  * `refuseSharedMemory`: every shared WebAssembly.Memory fails from here on, as on iOS Safari, which
  * refuses large shared memories (the builds are imported at load time, so they see the change).
+ * `tamperCache`: first flips one bit of every model cache entry (OPFS, where the engine has it, and Cache API).
  * @param {{ where: 'page' | 'worker', url: string, load: object, cases: { text: string | string[], options: object }[], tamperCache?: boolean, expectError?: boolean, blob?: boolean, refuseSharedMemory?: boolean }} job
  */
 export async function runJob({ where, url, load, cases, tamperCache, expectError, blob, refuseSharedMemory }) {
@@ -20,12 +21,23 @@ export async function runJob({ where, url, load, cases, tamperCache, expectError
     WebAssembly.Memory.prototype = Memory.prototype;
   }
   if (tamperCache) {
-    // One bit flipped near the end (inside the last tensor) of every cached model file.
+    // One bit flipped near the end (inside the last tensor) of every cached model file: in the
+    // Origin Private File System and in the Cache API.
+    const flip = (bytes) => {
+      bytes[bytes.length - 100] ^= 1;
+      return bytes;
+    };
+    const dir = navigator.storage?.getDirectory && (await (await navigator.storage.getDirectory()).getDirectoryHandle('jina-v3-wasm-models', { create: true }));
+    for await (const [name, handle] of dir ? dir.entries() : []) {
+      if (!name.endsWith('.jv3')) continue;
+      const bytes = flip(new Uint8Array(await (await handle.getFile()).arrayBuffer()));
+      const writable = await handle.createWritable();
+      await writable.write(bytes);
+      await writable.close();
+    }
     const cache = await caches.open('jina-v3-wasm-models');
     for (const request of await cache.keys()) {
-      const bytes = new Uint8Array(await (await cache.match(request)).arrayBuffer());
-      bytes[bytes.length - 100] ^= 1;
-      await cache.put(request, new Response(bytes));
+      await cache.put(request, new Response(flip(new Uint8Array(await (await cache.match(request)).arrayBuffer()))));
     }
   }
   const progress = [];
@@ -57,6 +69,8 @@ export async function runJob({ where, url, load, cases, tamperCache, expectError
       sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
       threads: model.info.threads,
       memory: model.info.memory,
+      cache: model.info.cache,
+      pageStats: where === 'worker' ? null : model.pageStats,
       loadMs,
       progressEvents: progress.length,
       phases: [...new Set(progress)],
