@@ -54,7 +54,7 @@ export function cacheError(err, store) {
  *   source and the temporary files of writers that died (those in use are left for a later call).
  * @typedef {{
  *   kind: 'folder' | 'opfs' | 'cache-api',
- *   get(name: string): Promise<{ file: string | Blob, release(): void } | null>,
+ *   get(name: string): Promise<{ file: string | Blob, release(): void | Promise<void> } | null>,
  *   writer(name: string, options?: { sync?: boolean }): Promise<{ write(bytes: Uint8Array): void | Promise<void>, commit(): Promise<void>, discard(): Promise<void> }>,
  *   remove(name: string): Promise<void>,
  *   tidy(name: string): Promise<void>,
@@ -66,7 +66,7 @@ export function cacheError(err, store) {
  * `pages` (paged and streamed memory) reads it at any offset. The entry is released by
  * `pages.close()` (the engine closes it when deleted), or for a resident load once `chunks` ends
  * or is cancelled.
- * @param {{ file: string | Blob, release(): void }} hit
+ * @param {{ file: string | Blob, release(): void | Promise<void> }} hit
  * @param {'resident' | 'paged' | 'streamed'} memory
  * @param {AbortSignal} [signal]
  */
@@ -229,14 +229,23 @@ async function nodeCache(dir) {
 /**
  * Takes the Web Lock `name` and holds it until `release()`; resolves once granted. With
  * `ifAvailable`, resolves to null instead of waiting when someone else holds it.
- * @returns {Promise<{ release(): void } | null>}
+ * @returns {Promise<{ release(): Promise<void> } | null>}
  */
 function takeLock(name, { mode = 'exclusive', ifAvailable = false } = {}) {
   return new Promise((resolve, reject) => {
-    navigator.locks.request(name, { mode, ifAvailable }, (lock) => {
+    // request() settles once the lock is released, which takes a trip through the lock manager:
+    // release() returns that, so that whoever must find the lock free next (e.g. deleting an
+    // entry just found corrupt) can wait for it.
+    const released = navigator.locks.request(name, { mode, ifAvailable }, (lock) => {
       if (!lock) return resolve(null);
-      return new Promise((release) => resolve({ release }));
-    }).catch(reject);
+      return new Promise((release) => resolve({
+        release() {
+          release();
+          return released.then(() => {}, () => {});
+        },
+      }));
+    });
+    released.catch(reject);
   });
 }
 
@@ -318,12 +327,12 @@ async function opfsCache() {
       const lock = await takeLock(lockName(`${name}.jv3`), { mode: 'shared' });
       try {
         const file = await (await dir.getFileHandle(`${name}.jv3`)).getFile();
-        let held = true;
+        let released = null;
         return {
           file,
           release() {
-            if (held) lock.release();
-            held = false;
+            released ??= lock.release();
+            return released;
           },
         };
       } catch (err) {

@@ -142,7 +142,8 @@ export async function loadCheckpoint(Module, ckpt, { nThreads, onProgress, signa
       } catch (err) {
         entry.pages?.close();
         if (err.code === 'E_ABORTED') throw err;
-        // A corrupt or stale entry is dropped and rebuilt below.
+        // A corrupt or stale entry is dropped (released first, so that its lock is free) and rebuilt below.
+        await hit.release();
         await store.remove(name);
       }
     }

@@ -27,7 +27,12 @@ export async function openCachedUrl(url, store, { memory, cacheKey, signal }) {
   const fromEntry = async (name, hit) => {
     // An older version left by a load that had it open, or a dead writer's file, is deleted now.
     await store.tidy(name);
-    return { ...(await openEntry(hit, memory, signal)), memory, cache: { store: store.kind, status: 'hit' }, drop: () => store.remove(name) };
+    // A corrupt hit is released first (its lock free once the lock manager says so), then deleted.
+    const drop = async () => {
+      await hit.release();
+      await store.remove(name);
+    };
+    return { ...(await openEntry(hit, memory, signal)), memory, cache: { store: store.kind, status: 'hit' }, drop };
   };
   // A cacheKey names the version: an entry of it is used without asking the server (offline too).
   const keyed = cacheKey ? await entryName(source, '') : null;
