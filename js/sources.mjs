@@ -332,7 +332,8 @@ async function fileRandomAccess(filePath) {
  */
 async function urlRandomAccess(url, signal) {
   const resolved = new URL(url, globalThis.location?.href);
-  const get = async (offset, length, abort) => {
+  // `whole`: the range is the whole file, which a server may answer with 200 and the whole body.
+  const get = async (offset, length, abort, whole = false) => {
     let res;
     try {
       res = await fetch(resolved, { headers: { Range: `bytes=${offset}-${offset + length - 1}` }, signal: abort });
@@ -340,7 +341,7 @@ async function urlRandomAccess(url, signal) {
       if (abort?.aborted) throw abortError(abort);
       throw new EmbeddingError('E_IO', `cannot download ${resolved}: ${err.message}`, { cause: err });
     }
-    if (res.status !== 206) {
+    if (res.status !== 206 && !(whole && res.status === 200)) {
       res.body?.cancel().catch(() => {});
       if (res.ok) throw new EmbeddingError('E_NO_RANGE', `${resolved} ignores Range requests (HTTP ${res.status}): paged memory cannot read it; load it resident`);
       throw new EmbeddingError('E_IO', `model download failed: HTTP ${res.status} ${res.statusText} (${resolved})`);
@@ -358,7 +359,7 @@ async function urlRandomAccess(url, signal) {
     // A round trip costs more than reading through a gap of this size.
     mergeGap: 256 * 1024,
     read: checkedRead(async (offset, length) => new Uint8Array(await (await get(offset, length)).arrayBuffer()), String(resolved)),
-    stream: (offset, length) => rangeStream(async () => (await get(offset, length)).body, String(resolved)),
+    stream: (offset, length) => rangeStream(async () => (await get(offset, length, undefined, offset === 0 && length === size)).body, String(resolved)),
     close() {},
   };
 }
@@ -419,11 +420,14 @@ export function openRandomAccess(source, signal) {
 }
 
 /**
- * The whole of a random-access source as chunks, in order, one read ahead (what a load pushes).
+ * The whole of a random-access source as chunks, in order (what a load pushes): one stream where
+ * the source has streams (one request, and no read buffer per chunk left for the collector, which
+ * is what keeps a Worker's isolate small), else reads one ahead.
  * @param {RandomAccess} ra
  * @returns {ChunkSource}
  */
 export function randomAccessChunks(ra) {
+  if (ra.stream && !ra.readInto) return wholeStream(ra);
   let offset = 0;
   let ahead = null;
   // A source that fills buffers given gets two, in turn: one read while the other is pushed.
@@ -446,6 +450,28 @@ export function randomAccessChunks(ra) {
       return chunk;
     },
     cancel() {},
+  };
+}
+
+/** `ra` as one stream of its `size` bytes: one that ends early or gives more is E_IO. */
+function wholeStream(ra) {
+  const stream = ra.stream(0, ra.size);
+  let got = 0;
+  return {
+    sizeHint: ra.size,
+    async next() {
+      const part = await stream.next();
+      if (part === null) {
+        if (got !== ra.size) throw new EmbeddingError('E_IO', `the model source's stream ended after ${got} of its ${ra.size} bytes`);
+        return null;
+      }
+      got += part.byteLength;
+      if (got > ra.size) throw new EmbeddingError('E_IO', `the model source's stream gave more than its ${ra.size} bytes`);
+      return part;
+    },
+    cancel() {
+      stream.cancel();
+    },
   };
 }
 

@@ -283,7 +283,7 @@ function partsStream(bytes, part) {
   });
 }
 
-test('streamed: a reader with stream() hands each layer over in parts; short, long and failing streams are E_IO', async () => {
+test('streamed: a reader with stream() is loaded as one stream and hands each layer over in parts; short, long and failing streams are E_IO', async () => {
   const bytes = new Uint8Array(fs.readFileSync(await convertedModel('int8')));
   let streams = 0;
   let reads = 0;
@@ -294,6 +294,7 @@ test('streamed: a reader with stream() hands each layer over in parts; short, lo
     stream: async (o, n) => {
       streams++;
       if (mode === 'short') return partsStream(bytes.subarray(o, o + n - 1), 4099);
+      if (mode === 'half') return partsStream(bytes.subarray(o, o + (n >> 1)), 4099);
       if (mode === 'long') return partsStream(bytes.subarray(o, o + n + 1), n + 1); // the extra byte inside a part
       if (mode === 'fail') {
         let sent = false;
@@ -308,8 +309,18 @@ test('streamed: a reader with stream() hands each layer over in parts; short, lo
       return partsStream(bytes.subarray(o, o + n), 777);
     },
   };
+  // The load reads the whole file as one stream; one that ends early or fails is E_IO.
+  for (const bad of ['half', 'fail']) {
+    mode = bad;
+    await assertCode(JinaEmbeddings.load(reader, { threads: testThreads, memory: 'streamed' }), 'E_IO');
+  }
+  mode = 'ok';
+  streams = 0;
+  reads = 0;
   const model = await JinaEmbeddings.load(reader, { threads: testThreads, memory: 'streamed' });
   try {
+    assert.equal(streams, 1, 'the load is one stream');
+    assert.equal(reads, 0, 'and no read()');
     await checkAll(model, 'int8');
     assert.ok(streams >= 2 * calls().length, `every pass streams its layers (${streams} streams)`);
     const want = bytesOf(await model.embed('hello world'));
