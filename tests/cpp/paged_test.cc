@@ -33,17 +33,24 @@ std::vector<uint8_t> Read(const std::string& file, const std::vector<RowRange>& 
   return out;
 }
 
-// Plans, pages in from `file` and runs one call.
-Status EmbedPaged(Embedder* e, const std::string& file, const std::vector<std::string>& texts, const EmbedOptions& o,
-                  EmbedResult* out) {
-  CallPlan plan;
-  JV3_RETURN_IF_ERROR(e->Plan(texts, o, &plan));
+// Plans one call and pages in the rows it needs from `file`.
+Status PlanPaged(Embedder* e, const std::string& file, const std::vector<std::string>& texts, const EmbedOptions& o,
+                 CallPlan* plan) {
+  JV3_RETURN_IF_ERROR(e->Plan(texts, o, plan));
   std::vector<const std::vector<int32_t>*> ids;
-  for (const auto& seq : plan.ids) ids.push_back(&seq);
+  for (const auto& seq : plan->ids) ids.push_back(&seq);
   std::vector<RowRange> ranges;
   JV3_RETURN_IF_ERROR(e->model().paged()->Need(ids, &ranges));
   const std::vector<uint8_t> bytes = Read(file, ranges);
   if (!ranges.empty()) JV3_RETURN_IF_ERROR(e->model().paged()->Supply(bytes.data(), bytes.size()));
+  return Status::Ok();
+}
+
+// Plans, pages in from `file` and runs one call.
+Status EmbedPaged(Embedder* e, const std::string& file, const std::vector<std::string>& texts, const EmbedOptions& o,
+                  EmbedResult* out) {
+  CallPlan plan;
+  JV3_RETURN_IF_ERROR(PlanPaged(e, file, texts, o, &plan));
   return e->Run(plan, out);
 }
 
@@ -51,13 +58,7 @@ Status EmbedPaged(Embedder* e, const std::string& file, const std::vector<std::s
 Status EmbedStreamed(Embedder* e, const std::string& file, const std::vector<std::string>& texts, const EmbedOptions& o,
                      size_t part, EmbedResult* out) {
   CallPlan plan;
-  JV3_RETURN_IF_ERROR(e->Plan(texts, o, &plan));
-  std::vector<const std::vector<int32_t>*> ids;
-  for (const auto& seq : plan.ids) ids.push_back(&seq);
-  std::vector<RowRange> ranges;
-  JV3_RETURN_IF_ERROR(e->model().paged()->Need(ids, &ranges));
-  const std::vector<uint8_t> rows = Read(file, ranges);
-  if (!ranges.empty()) JV3_RETURN_IF_ERROR(e->model().paged()->Supply(rows.data(), rows.size()));
+  JV3_RETURN_IF_ERROR(PlanPaged(e, file, texts, o, &plan));
   e->StartStreamed(std::move(plan));
   RowRange range, after;
   while (e->NextLayer(&range, &after)) {
