@@ -1,5 +1,5 @@
 // The two engines of the speed and memory benchmark, timed the same way in Node (scripts/bench/compare.mjs)
-// and in a Chromium page (scripts/bench/chromium.mjs): load, then each workload warmed up and timed.
+// and in a browser page (scripts/bench/browser.mjs): load, then each workload warmed up and timed.
 import { textOfTokens, WORKLOADS } from './workloads.mjs';
 
 /**
@@ -27,10 +27,10 @@ export async function timeRuns(fn, { runs, budgetMs }) {
  * from text (tokenization included; also timed alone).
  * @param {{ JinaEmbeddings: any, source: any, threads: number, workloads: string[], runs: number, budgetMs: number }} o
  */
-export async function benchOurs({ JinaEmbeddings, source, threads, workloads, runs, budgetMs }) {
+export async function benchOurs({ JinaEmbeddings, source, threads, workloads, runs, budgetMs, memory }) {
   const t0 = performance.now();
-  const m = await JinaEmbeddings.load(source, { threads });
-  const out = { loadMs: performance.now() - t0, variant: m.info.variant, threads: m.info.threads, workloads: {} };
+  const m = await JinaEmbeddings.load(source, { threads, memory });
+  const out = { loadMs: performance.now() - t0, variant: m.info.variant, threads: m.info.threads, memory: m.info.memory, workloads: {} };
   for (const w of workloads) {
     const [count, tokens] = WORKLOADS[w];
     const texts = Array(count).fill(await textOfTokens(m, tokens));

@@ -3,6 +3,8 @@
 // fixed token-count workloads, each thread count in a fresh process.
 //   node scripts/bench/node.mjs -m model.jv3 [--threads 1,2] [--runs 5] [--workloads a,b,c] [--memory resident|paged]
 //        [--row-cache N]   (paged: 1 makes every call read all its rows again, the cost of cold rows)
+//        [--variant wasm-st-relaxed|wasm-st|…]   (a build forced, e.g. to compare the single-thread ones)
+// Runs under Deno too, each thread count in a fresh Deno: deno run -A scripts/bench/node.mjs -m model.jv3 --threads 1
 // Workloads: a 1×16, b 8×128, c 1×512, d 1×2048, e 1×8192 tokens (with <s>/</s>, no task).
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -26,17 +28,21 @@ const runs = +opt('--runs', 5);
 const workloads = opt('--workloads', 'a,b,c').split(',');
 const memory = opt('--memory', 'resident');
 const rowCache = opt('--row-cache') ? +opt('--row-cache') : undefined;
+const variant = opt('--variant');
+const runtime = globalThis.Deno ? `deno ${Deno.version.deno}` : `node ${process.version}`;
+/** Peak RSS of this process, MB (where the runtime reports it). */
+const peakRssMB = () => (typeof process.resourceUsage === 'function' ? process.resourceUsage().maxRSS / 1024 : NaN);
 
 
 async function child(threads) {
   const t0 = performance.now();
-  const m = await JinaEmbeddings.load(model, { threads, memory, rowCache });
+  const m = await JinaEmbeddings.load(model, { threads, memory, rowCache, variant });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
   // The shared module instance the model runs on: its memory is the wasm heap (never shrinks).
   const Module = await loadModule(undefined, { variant: m.info.variant });
   const heapMiB = () => Module.HEAPU8.length / 2 ** 20;
-  const out = { threads, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, heapAfterLoadMiB: heapMiB(), workloads: {} };
+  const out = { threads, variant: m.info.variant, loadMs, rssAfterLoadMB: rssAfterLoad / 2 ** 20, heapAfterLoadMiB: heapMiB(), workloads: {} };
   for (const w of workloads) {
     const [count, tokens] = WORKLOADS[w];
     const texts = Array(count).fill(await textOfTokens(m, tokens));
@@ -56,7 +62,7 @@ async function child(threads) {
   // Paged: what the warm-ups and timed runs read (rows of a repeated text are read once).
   out.pageStats = m.pageStats;
   await m.dispose();
-  out.peakRssMB = process.resourceUsage().maxRSS / 1024;
+  out.peakRssMB = peakRssMB();
   console.log(JSON.stringify(out));
   process.exit(0);
 }
@@ -65,16 +71,17 @@ if (args.includes('--child')) {
   await child(+opt('--threads'));
 } else {
   const load = os.loadavg()[0];
-  console.log(`model ${model}, ${memory} memory; ${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` +
+  console.log(`model ${model}, ${memory} memory, ${runtime}; ${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` +
     (load > 0.5 ? ' (machine busy: figures are not trustworthy)' : ''));
   console.log('threads | load ms | RSS after load MB | peak RSS MB | workload: median ms (min–max), tokens/s');
   for (const threads of opt('--threads', '1,2').split(',').map(Number)) {
-    const res = JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), ...args, '--child',
+    const self = fileURLToPath(import.meta.url);
+    const res = JSON.parse(execFileSync(process.execPath, [...(globalThis.Deno ? ['run', '-A', self] : [self]), ...args, '--child',
       '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n').at(-1));
     const parts = Object.entries(res.workloads).map(([w, r]) =>
       `${w} ${r.count}×${r.tokens}: ${r.medianMs.toFixed(0)} ms (${r.minMs.toFixed(0)}–${r.maxMs.toFixed(0)}), ${r.tokensPerS.toFixed(0)} tok/s, heap ${r.heapMiB.toFixed(0)} MiB`);
     console.log(`${threads} | ${res.loadMs.toFixed(0)} | ${res.rssAfterLoadMB.toFixed(0)} | ${res.peakRssMB.toFixed(0)} | ${parts.join('; ')}`);
-    console.log(`  wasm heap after load ${res.heapAfterLoadMiB.toFixed(0)} MiB`);
+    console.log(`  ${res.variant}; wasm heap after load ${res.heapAfterLoadMiB.toFixed(0)} MiB`);
     if (res.pageStats) console.log(`  paged reads: ${JSON.stringify(res.pageStats)}`);
   }
 }

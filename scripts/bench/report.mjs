@@ -1,5 +1,5 @@
 // Node side of the speed and memory benchmark, shared by scripts/bench/compare.mjs (Node) and
-// scripts/bench/chromium.mjs: the two model files, the machine's CPU accounting, the printed table.
+// scripts/bench/browser.mjs: the two model files, the machine's CPU accounting, the printed table.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,7 +88,7 @@ export async function runAndReport({ threadList, workloads, rounds, runOne, labe
   const flag = (r) => (r.foreignCores > 0.25 ? ` (foreign load ${fmt(r.foreignCores, 2)}: not trustworthy)` : '');
   console.log(`\n${label}: engine | threads | round | workloads | build | load ms | peak RSS MB | foreign load (cores) | crashed`);
   for (const r of results) {
-    console.log(`${r.engine} | ${r.threads} | ${r.round + 1} | ${r.group} | ${r.variant ?? ''} | ${fmt(r.loadMs)} | ${fmt(r.peakRssMB)} | ${fmt(r.foreignCores, 2)}${flag(r)} | ${r.crashed ?? ''}`);
+    console.log(`${r.engine} | ${r.threads} | ${r.round + 1} | ${r.group} | ${r.variant ?? ''}${r.memory && r.memory !== 'resident' ? ` (${r.memory})` : ''} | ${fmt(r.loadMs)} | ${fmt(r.peakRssMB)} | ${fmt(r.foreignCores, 2)}${flag(r)} | ${r.crashed ?? ''}`);
   }
   console.log(`\n${label}: workload | threads | engine | median ms (min–max, runs) | tokens/s | tokenize ms`);
   for (const w of workloads) {

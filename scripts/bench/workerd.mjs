@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // A converted model in Cloudflare Workers' runtime (workerd, from npm), read through a binding
 // with Range requests as a deployed Worker reads R2: the isolate's memory (wasm memory high-water
-// mark; workerd's RSS against the same workerd idle) and what each call costs (wall and CPU time,
-// bytes and range requests read). Ends by checking that the vectors equal resident mode's.
+// mark, the JS heap's through the DevTools protocol, workerd's RSS against the same workerd idle)
+// and what each call costs (wall and CPU time, bytes and range requests read). Ends by checking
+// that the vectors equal resident mode's. The JS heap needs a global WebSocket (Node ≥ 22, or
+// Node 20 with --experimental-websocket).
 //   node scripts/bench/workerd.mjs -m model.jv3 [--memory streamed|paged] [--build relaxed|simd128]
 //        [--runs 3] [--workloads a,c,b] [--no-resident-check]
 // workerd does not enforce Workers' 128 MB locally: the figures say whether a deployment would fit.
@@ -54,7 +56,50 @@ try {
 } catch {
   fs.symlinkSync(path.resolve(model), served);
 }
-const workerd = await startWorkerd({ worker: 'scripts/bench/workerd/worker.mjs', filesDir: dir, configDir: dir });
+const workerd = await startWorkerd({ worker: 'scripts/bench/workerd/worker.mjs', filesDir: dir, configDir: dir, inspector: true });
+
+/**
+ * The isolate's V8 heap, sampled through the DevTools protocol (Runtime.getHeapUsage) while
+ * `sampling`: high-water marks of the used heap and of its total (reserved) size, and of the
+ * ArrayBuffer backing stores where V8 reports them. Its answers come when the isolate is free
+ * between awaits, which a streamed call has many of.
+ */
+async function heapSampler(inspectorUrl) {
+  if (typeof WebSocket !== 'function') return null;
+  const targets = await (await fetch(`${inspectorUrl}/json`)).json();
+  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error(`cannot connect to workerd's inspector at ${targets[0].webSocketDebuggerUrl}`));
+  });
+  const high = { used: 0, total: 0, backing: 0 };
+  let id = 0;
+  let inFlight = false;
+  ws.onmessage = (event) => {
+    const r = JSON.parse(event.data).result;
+    inFlight = false;
+    if (!r || r.usedSize === undefined) return;
+    high.used = Math.max(high.used, r.usedSize);
+    high.total = Math.max(high.total, r.totalSize);
+    high.backing = Math.max(high.backing, r.backingStorageSize ?? 0);
+  };
+  const sample = () => {
+    if (inFlight || ws.readyState !== WebSocket.OPEN) return;
+    inFlight = true;
+    ws.send(JSON.stringify({ id: ++id, method: 'Runtime.getHeapUsage' }));
+  };
+  const timer = setInterval(sample, 20);
+  return {
+    high,
+    reset() {
+      high.used = high.total = high.backing = 0;
+    },
+    close() {
+      clearInterval(timer);
+      ws.close();
+    },
+  };
+}
 
 /** One request to the Worker, with its wall and CPU time. */
 async function call(body) {
@@ -68,6 +113,7 @@ async function call(body) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+let heap = null;
 
 try {
   const load = os.loadavg()[0];
@@ -76,6 +122,8 @@ try {
   await fetch(workerd.url); // the isolate starts on its first request
   const idle = memoryOf(workerd.pid);
   console.log(`workerd idle: RSS ${(idle.rss / MB).toFixed(0)} MB`);
+  heap = await heapSampler(workerd.inspector);
+  if (!heap) console.log('JS heap: not measured (no global WebSocket: use Node ≥ 22 or node --experimental-websocket)');
   const loaded = await call({ op: 'load' });
   const afterLoad = memoryOf(workerd.pid);
   console.log(`load: ${loaded.wallMs.toFixed(0)} ms (CPU ${loaded.cpuMs.toFixed(0)} ms), ${loaded.variant}, ${loaded.memory}; ` +
@@ -98,6 +146,14 @@ try {
   const end = memoryOf(workerd.pid);
   console.log(`wasm memory high-water ${(heapHigh / MiB).toFixed(0)} MiB; workerd RSS peak ${(end.hwm / MB).toFixed(0)} MB, ` +
     `${((end.hwm - idle.rss) / MB).toFixed(0)} MB over idle (the isolate: wasm memory, JS heap and buffers, compiled code)`);
+  if (heap) {
+    const { used, total, backing } = heap.high;
+    console.log(`JS heap high-water (load and calls, sampled every 20 ms): used ${(used / MiB).toFixed(1)} MiB, total ${(total / MiB).toFixed(1)} MiB` +
+      (backing ? `, ArrayBuffer backing stores ${(backing / MiB).toFixed(1)} MiB` : '') +
+      `; isolate ≈ wasm memory + JS heap total = ${((heapHigh + total) / MiB).toFixed(0)} MiB (${((heapHigh + total) / MB).toFixed(0)} MB)`);
+    heap.close();
+    heap = null;
+  }
   if (!args.includes('--no-resident-check')) {
     // Same build, resident: the vectors must be the same bits (the memory figures above are done).
     const text = 'Late chunking keeps the context of the whole document in every chunk.';
@@ -110,6 +166,7 @@ try {
     if (!same) process.exitCode = 1;
   }
 } finally {
+  heap?.close();
   await workerd.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

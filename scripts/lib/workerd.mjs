@@ -36,12 +36,14 @@ function binaryPid(group) {
 
 /**
  * Starts workerd serving `worker` (a module path relative to the repository) with `filesDir` as
- * the FILES binding. Resolves to { url, pid (the binary's, for /proc), output(), stop() }.
- * @param {{ worker: string, filesDir: string, configDir: string }} options
+ * the FILES binding. Resolves to { url, pid (the binary's, for /proc), inspector (with
+ * `inspector: true`: the DevTools protocol's HTTP address), output(), stop() }.
+ * @param {{ worker: string, filesDir: string, configDir: string, inspector?: boolean }} options
  */
-export async function startWorkerd({ worker, filesDir, configDir }) {
+export async function startWorkerd({ worker, filesDir, configDir, inspector = false }) {
   if (!fs.existsSync(WORKERD)) throw new Error(`${WORKERD} missing: run npm ci`);
   const port = await freePort();
+  const inspectorPort = inspector ? await freePort() : null;
   // Every module the Worker may import, by its path relative to the repository (so the package's
   // relative imports resolve as they do on disk).
   const modules = [
@@ -74,7 +76,8 @@ ${modules.map(([name, kind]) => `    (name = ${JSON.stringify(name)}, ${kind} = 
   fs.writeFileSync(configPath, config);
   // Its own process group: node_modules/.bin/workerd is a Node wrapper around the binary, which a
   // signal to the wrapper alone would leave running (holding our pipes open).
-  const child = spawn(WORKERD, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const flags = inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [];
+  const child = spawn(WORKERD, ['serve', ...flags, configPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stderr.on('data', (d) => { output += d; });
   child.stdout.on('data', (d) => { output += d; });
@@ -98,5 +101,11 @@ ${modules.map(([name, kind]) => `    (name = ${JSON.stringify(name)}, ${kind} = 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { url: `http://127.0.0.1:${port}/`, pid: binaryPid(child.pid), output: () => output, stop };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    pid: binaryPid(child.pid),
+    inspector: inspectorPort ? `http://127.0.0.1:${inspectorPort}` : null,
+    output: () => output,
+    stop,
+  };
 }
