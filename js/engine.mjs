@@ -225,8 +225,9 @@ function wrapEngine(engine, pages) {
   // ~14 MB blocks that the C allocator keeps from the system (peak RSS grew call after call).
   const buffers = [null, null];
   let turn = 0;
-  // Streamed parts are gathered here and supplied STAGE_BYTES at a time: a stream's parts can be a
-  // few KiB, and a supply() per part would cost more than the layer's matmuls.
+  // Streamed parts are gathered here (read straight into it where the stream allows) and supplied
+  // STAGE_BYTES at a time: a stream's parts can be a few KiB, and a supply() per part would cost
+  // more than the layer's matmuls.
   let stage = null;
   return {
     info: () => unwrap(engine.info()),
@@ -250,7 +251,8 @@ function wrapEngine(engine, pages) {
         return { key: String(ranges), bytes };
       };
       const supplyStream = async (stream) => {
-        stage ??= new Uint8Array(STAGE_BYTES);
+        // (A read that failed midway may have left the stage's buffer transferred away.)
+        if (!(stage?.buffer.byteLength === STAGE_BYTES)) stage = new Uint8Array(STAGE_BYTES);
         let held = 0;
         const flush = () => {
           const r = unwrap(engine.supply(stage.subarray(0, held)));
@@ -260,14 +262,28 @@ function wrapEngine(engine, pages) {
         const tooLong = () => new EmbeddingError('E_IO', 'the model source gave a layer more bytes than asked for');
         try {
           for (;;) {
-            const part = await stream.next();
-            if (part === null) {
+            // Into the stage where the stream can (a BYOB reader): the stage's buffer comes back
+            // transferred, with the bytes in place.
+            const { inPlace, bytes, done } = await stream.readInto(new Uint8Array(stage.buffer, held, STAGE_BYTES - held));
+            if (inPlace) {
+              if (!bytes) throw new EmbeddingError('E_IO', 'the model source\'s stream kept the buffer it read into');
+              stage = new Uint8Array(bytes.buffer);
+              held += bytes.length;
+              if (!done && held < STAGE_BYTES) continue;
+            }
+            if (done) {
               if (held) {
                 const r = flush();
                 if (!r.more) return r;
               }
               throw new EmbeddingError('E_IO', 'the model source ended a layer early (did the file change?)');
             }
+            if (inPlace) {
+              const r = flush();
+              if (r.more) continue;
+              return r;
+            }
+            const part = bytes;
             for (let at = 0; at < part.length;) {
               const take = Math.min(part.length - at, STAGE_BYTES - held);
               stage.set(part.subarray(at, at + take), held);

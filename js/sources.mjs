@@ -234,41 +234,71 @@ export async function readSourceText(source, signal) {
  * that the garbage collector must find: `readInto` (local files) fills a buffer given, which is
  * reused; `stream` (URLs, Blobs, readers that have one) hands the range over as it arrives, each
  * part passed on to the engine and dropped.
- * @typedef {{ next(): Promise<Uint8Array | null>, cancel(): void }} RangeStream
+ * @typedef {{
+ *   next(): Promise<Uint8Array | null>,
+ *   readInto(view: Uint8Array): Promise<{ inPlace: boolean, bytes: Uint8Array | null, done: boolean }>,
+ *   cancel(): void,
+ * }} RangeStream
  */
 
 /**
  * A range's bytes as they arrive, from `open()` (a ReadableStream, or a promise of one), started
  * at once (a read ahead opens its request early; the body then flows as it is read). Failures are
- * E_IO.
+ * E_IO. A byte stream (a fetch or R2 body, a Blob's) is read with a BYOB reader where the runtime
+ * has one: `readInto(view)` then fills the caller's buffer, so no buffer per part is left for the
+ * collector; `next()` reads into a new buffer of up to STREAM_PART_BYTES.
  * @returns {RangeStream}
  */
 function rangeStream(open, what) {
   let reader = null;
+  let byob = false;
   const opened = Promise.resolve().then(open).then((stream) => {
     if (typeof stream?.getReader !== 'function') throw new TypeError(`stream() gave ${typeof stream}, expected a ReadableStream`);
-    reader = stream.getReader();
+    try {
+      reader = stream.getReader({ mode: 'byob' });
+      byob = true;
+    } catch {
+      reader = stream.getReader();
+    }
   });
   opened.catch(() => {});  // observed by next(); a stream cancelled before use never is
+  /** One read: into `view` (BYOB), or the stream's own part; `{ done, value }` as a reader gives it. */
+  const read = async (view) => {
+    let part;
+    try {
+      await opened;
+      part = await (byob ? reader.read(view ?? new Uint8Array(STREAM_PART_BYTES)) : reader.read());
+    } catch (err) {
+      if (err instanceof EmbeddingError) throw err;
+      throw new EmbeddingError('E_IO', `cannot read ${what}: ${err?.message ?? err}`, { cause: err });
+    }
+    if (!part.done && !(part.value instanceof Uint8Array)) throw new EmbeddingError('E_IO', `${what}: the stream gave ${typeof part.value}, expected Uint8Array parts`);
+    return part;
+  };
   return {
-    async next() {
-      let part;
-      try {
-        await opened;
-        part = await reader.read();
-      } catch (err) {
-        if (err instanceof EmbeddingError) throw err;
-        throw new EmbeddingError('E_IO', `cannot read ${what}: ${err?.message ?? err}`, { cause: err });
-      }
-      if (part.done) return null;
-      if (!(part.value instanceof Uint8Array)) throw new EmbeddingError('E_IO', `${what}: the stream gave ${typeof part.value}, expected Uint8Array parts`);
-      return part.value;
+    next: async () => {
+      const part = await read();
+      return part.done ? null : part.value;
+    },
+    /**
+     * Reads into `view` where the stream allows it (a BYOB reader): `{ inPlace: true, bytes, done }`,
+     * `bytes` the bytes read, at `view`'s offset in its buffer, which has been transferred (`view`
+     * is detached: use `bytes.buffer` from now on; at the end `bytes` is empty but still holds it).
+     * Else `{ inPlace: false, bytes, done }` with the stream's next part, wherever it is.
+     */
+    readInto: async (view) => {
+      await opened.catch(() => {});
+      const part = await read(byob ? view : undefined);
+      return { inPlace: byob, bytes: part.value ?? null, done: part.done };
     },
     cancel() {
       opened.then(() => reader.cancel()).catch(() => {});
     },
   };
 }
+
+/** Size of the buffer a byte stream is read into when the caller gives none (a load's parts). */
+const STREAM_PART_BYTES = 256 * 1024;
 
 /** Reads in flight at once when a call's rows are paged in (a file's thread pool, HTTP connections). */
 const PARALLEL_READS = 8;
@@ -453,14 +483,21 @@ export function randomAccessChunks(ra) {
   };
 }
 
-/** `ra` as one stream of its `size` bytes: one that ends early or gives more is E_IO. */
+/**
+ * `ra` as one stream of its `size` bytes: one that ends early or gives more is E_IO. A byte stream
+ * is read into one buffer, again and again: a chunk is valid until the next `next()` (the loader
+ * has pushed it by then), and the load leaves no buffer per chunk for the collector.
+ */
 function wholeStream(ra) {
   const stream = ra.stream(0, ra.size);
   let got = 0;
+  let buffer = new ArrayBuffer(STREAM_PART_BYTES);
   return {
     sizeHint: ra.size,
     async next() {
-      const part = await stream.next();
+      const { inPlace, bytes, done } = await stream.readInto(new Uint8Array(buffer));
+      if (inPlace) buffer = bytes?.buffer ?? new ArrayBuffer(STREAM_PART_BYTES);
+      const part = done ? null : bytes;
       if (part === null) {
         if (got !== ra.size) throw new EmbeddingError('E_IO', `the model source's stream ended after ${got} of its ${ra.size} bytes`);
         return null;

@@ -6,7 +6,8 @@
 // that the vectors equal resident mode's. The JS heap needs a global WebSocket (Node ≥ 22, or
 // Node 20 with --experimental-websocket).
 //   node scripts/bench/workerd.mjs -m model.jv3 [--memory streamed|paged] [--build relaxed|simd128]
-//        [--runs 3] [--workloads a,c,b] [--no-resident-check]
+//        [--reader stream|read] [--runs 3] [--workloads a,c,b] [--no-resident-check]
+// --reader read: the reader has no stream(), so every layer is read whole into a JS buffer.
 // workerd does not enforce Workers' 128 MB locally: the figures say whether a deployment would fit.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,6 +28,7 @@ if (!model) {
 }
 const memory = opt('--memory', 'streamed');
 const build = opt('--build', 'relaxed');
+const reader = opt('--reader', 'stream');
 const runs = +opt('--runs', 3);
 const workloads = opt('--workloads', 'a,c,b').split(',');
 for (const w of workloads) if (!WORKLOADS[w]) throw new Error(`unknown workload ${w}`);
@@ -35,11 +37,30 @@ const MB = 1e6;
 const MiB = 2 ** 20;
 const TICK_MS = 1000 / 100; // /proc times are in clock ticks (USER_HZ, 100 on Linux)
 
-/** workerd's RSS now and its high-water mark, bytes. */
+/**
+ * workerd's RSS now, its high-water mark, and the RSS split into anonymous memory (what the
+ * isolate and workerd allocate) and file pages (the model file mapped by the disk service that
+ * plays R2 here: page cache, not the isolate's), bytes.
+ */
 function memoryOf(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
+/** Peaks of workerd's anonymous and file-backed RSS, sampled every 20 ms while running. */
+function rssSampler(pid) {
+  const high = { anon: 0, file: 0 };
+  const timer = setInterval(() => {
+    try {
+      const m = memoryOf(pid);
+      high.anon = Math.max(high.anon, m.anon);
+      high.file = Math.max(high.file, m.file);
+    } catch {
+      // exited
+    }
+  }, 20);
+  return { high, stop: () => clearInterval(timer) };
 }
 
 /** CPU time workerd has used (all its threads), ms. */
@@ -105,7 +126,7 @@ async function heapSampler(inspectorUrl) {
 async function call(body) {
   const cpu0 = cpuMs(workerd.pid);
   const t0 = performance.now();
-  const res = await fetch(workerd.url, { method: 'POST', body: JSON.stringify({ build, memory, ...body }) });
+  const res = await fetch(workerd.url, { method: 'POST', body: JSON.stringify({ build, memory, reader, ...body }) });
   const json = await res.json();
   const wallMs = performance.now() - t0;
   if (json.error) throw new Error(`${json.error.code}: ${json.error.message}\n${workerd.output()}`);
@@ -114,15 +135,17 @@ async function call(body) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 let heap = null;
+let rss = null;
 
 try {
   const load = os.loadavg()[0];
-  console.log(`model ${model}, ${memory} memory, ${build} build, workerd ${workerd.pid ? `pid ${workerd.pid}` : '(pid not found)'}; ` +
+  console.log(`model ${model}, ${memory} memory, ${build} build, reader with ${reader === 'read' ? 'read() only' : 'stream()'}, workerd ${workerd.pid ? `pid ${workerd.pid}` : '(pid not found)'}; ` +
     `${os.cpus().length} cpus, load average ${load.toFixed(2)} before the run` + (load > 0.5 ? ' (machine busy: times are not trustworthy)' : ''));
   await fetch(workerd.url); // the isolate starts on its first request
   const idle = memoryOf(workerd.pid);
   console.log(`workerd idle: RSS ${(idle.rss / MB).toFixed(0)} MB`);
   heap = await heapSampler(workerd.inspector);
+  rss = rssSampler(workerd.pid);
   if (!heap) console.log('JS heap: not measured (no global WebSocket: use Node ≥ 22 or node --experimental-websocket)');
   const loaded = await call({ op: 'load' });
   const afterLoad = memoryOf(workerd.pid);
@@ -145,7 +168,10 @@ try {
   }
   const end = memoryOf(workerd.pid);
   console.log(`wasm memory high-water ${(heapHigh / MiB).toFixed(0)} MiB; workerd RSS peak ${(end.hwm / MB).toFixed(0)} MB, ` +
-    `${((end.hwm - idle.rss) / MB).toFixed(0)} MB over idle (the isolate: wasm memory, JS heap and buffers, compiled code)`);
+    `${((end.hwm - idle.rss) / MB).toFixed(0)} MB over idle; of which, at their peaks: anonymous ${(rss.high.anon / MB).toFixed(0)} MB ` +
+    `(+${((rss.high.anon - idle.anon) / MB).toFixed(0)} over idle: the isolate's wasm memory, JS heap and buffers, compiled code), ` +
+    `file pages ${(rss.high.file / MB).toFixed(0)} MB (the model file as the disk service maps it)`);
+  rss.stop();
   if (heap) {
     const { used, total, backing } = heap.high;
     console.log(`JS heap high-water (load and calls, sampled every 20 ms): used ${(used / MiB).toFixed(1)} MiB, total ${(total / MiB).toFixed(1)} MiB` +
@@ -167,6 +193,7 @@ try {
   }
 } finally {
   heap?.close();
+  rss?.stop();
   await workerd.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

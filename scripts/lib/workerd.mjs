@@ -19,8 +19,16 @@ async function freePort() {
   return port;
 }
 
-/** The pid of the workerd binary itself: the npm wrapper's child, in the wrapper's process group. */
+/**
+ * The pid of the workerd binary itself: the process started (where npm's install script put the
+ * binary in place of the wrapper), else the Node wrapper's child, in the wrapper's process group.
+ */
 function binaryPid(group) {
+  try {
+    if (fs.readFileSync(`/proc/${group}/stat`, 'utf8').includes('(workerd)')) return group;
+  } catch {
+    return null;
+  }
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === group) continue;
     try {
@@ -74,7 +82,7 @@ ${modules.map(([name, kind]) => `    (name = ${JSON.stringify(name)}, ${kind} = 
   // embed paths are resolved relative to the config file (absolute ones are refused).
   const configPath = path.join(configDir, 'config.capnp');
   fs.writeFileSync(configPath, config);
-  // Its own process group: node_modules/.bin/workerd is a Node wrapper around the binary, which a
+  // Its own process group: node_modules/.bin/workerd may be a Node wrapper around the binary, which a
   // signal to the wrapper alone would leave running (holding our pipes open).
   const flags = inspectorPort ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [];
   const child = spawn(WORKERD, ['serve', ...flags, configPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });

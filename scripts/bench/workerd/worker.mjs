@@ -1,6 +1,7 @@
 // The benchmark's Worker (scripts/bench/workerd.mjs): loads the model through the FILES binding as
 // a deployed Worker reads an R2 object (Range requests; resident: the body streamed in), counting
-// every read, and embeds the workloads on request. POST { op: 'load' | 'embed' | 'vector', ... }.
+// every read, and embeds the workloads on request. POST { op: 'load' | 'embed' | 'vector', build,
+// memory, reader: 'stream' | 'read' }.
 import relaxedModule from '../../../dist/jina-v3-wasm-st-relaxed.wasm';
 import simd128Module from '../../../dist/jina-v3-wasm-st.wasm';
 import { JinaEmbeddings, loadModule } from '../../../js/index.mjs';
@@ -18,15 +19,24 @@ async function heapBytes(build) {
   return (await loadModule(undefined, { wasmModule: wasmModuleOf(build) })).HEAPU8.length;
 }
 
+/** The model through the binding, counting reads; `reader: 'read'` without stream(), as a reader that only reads ranges whole. */
+async function source(env, reader) {
+  const { stream, ...ranges } = await rangeReader(env.FILES, MODEL_URL, (length) => {
+    reads.bytes += length;
+    reads.ranges += 1;
+  });
+  return reader === 'read' ? ranges : { ...ranges, stream };
+}
+
 async function op(body, env) {
-  const { build = 'relaxed', memory = 'streamed' } = body;
+  const { build = 'relaxed', memory = 'streamed', reader = 'stream' } = body;
   const key = `${build}/${memory}`;
   reads.bytes = reads.ranges = 0;
   if (body.op === 'load') {
     const wasmModule = wasmModuleOf(build);
     const m = memory === 'resident'
       ? await JinaEmbeddings.load(await env.FILES.fetch(MODEL_URL), { wasmModule, cache: false })
-      : await JinaEmbeddings.load(await rangeReader(env.FILES, MODEL_URL, (length) => { reads.bytes += length; reads.ranges += 1; }), { wasmModule, memory });
+      : await JinaEmbeddings.load(await source(env, reader), { wasmModule, memory });
     models.set(key, m);
     return { variant: m.info.variant, memory: m.info.memory, reads: { ...reads }, heapBytes: await heapBytes(build) };
   }
