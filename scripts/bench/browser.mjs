@@ -8,6 +8,7 @@
 //   node scripts/bench/browser.mjs [--browser chromium|firefox|webkit] [--threads 1,2] [--workloads a,b,c,d,e]
 //        [--runs 5] [--rounds 1] [--dir DIR] [--model ours.jv3] [--peer peer.onnx] [--budget-s 90]
 //        [--memory resident|paged|streamed]   (ours; paged and streamed read the model from the browser's cache)
+//        [--engines ours,peer]   (ours alone: --engines ours)
 // Models as in scripts/bench/compare.mjs (made once in DIR). Load is timed from the start of the
 // fetch from a local server to ready; peak RSS is the page's process's high-water mark (VmHWM: the
 // renderer in Chromium, the largest content process in Firefox, the web process in WebKit).
@@ -124,6 +125,7 @@ try {
     workloads: opt('--workloads', 'a,b,c,d,e').split(','),
     rounds: +opt('--rounds', 1),
     runOne,
+    engines: opt('--engines', 'ours,peer').split(','),
   });
 } finally {
   server.close();

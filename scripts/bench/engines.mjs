@@ -57,7 +57,8 @@ export async function benchPeer({ ort, loadBytes, threads, workloads, runs, budg
   const t0 = performance.now();
   const session = await ort.InferenceSession.create(await loadBytes(), {
     executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  const out = { loadMs: performance.now() - t0, threads, workloads: {} };
+  // What onnxruntime-web made of the thread count (it falls back to 1 where it cannot run threads).
+  const out = { loadMs: performance.now() - t0, threads, threadsUsed: ort.env.wasm.numThreads, workloads: {} };
   for (const w of workloads) {
     const [count, tokens] = WORKLOADS[w];
     const row = Array.from({ length: tokens }, (_, i) => (i === 0 ? 0n : i === tokens - 1 ? 2n : BigInt(5 + ((i * 7919) % 250000))));

@@ -68,13 +68,14 @@ const fmt = (x, d = 0) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixe
  * Runs every (round, threads, group, engine) through `await runOne(engine, threads, group)` — engines
  * alternating — and prints the per-run table, per-workload figures and ours/peer ratios.
  * `runOne` returns the engine's result plus `foreignCores` (CPU other processes took, in cores).
+ * `engines` may leave one out (e.g. ours alone in another memory mode).
  */
-export async function runAndReport({ threadList, workloads, rounds, runOne, label }) {
+export async function runAndReport({ threadList, workloads, rounds, runOne, label, engines = ['ours', 'peer'] }) {
   const groups = groupsOf(workloads);
   const results = [];
   for (let round = 0; round < rounds; round++) {
     for (const threads of threadList) {
-      const order = (round + threads) % 2 ? ['peer', 'ours'] : ['ours', 'peer'];
+      const order = ((round + threads) % 2 ? ['peer', 'ours'] : ['ours', 'peer']).filter((e) => engines.includes(e));
       for (const group of groups) {
         for (const engine of order) {
           const res = await runOne(engine, threads, group);
@@ -86,9 +87,9 @@ export async function runAndReport({ threadList, workloads, rounds, runOne, labe
   }
   // Foreign load above a quarter core means another process took CPU from the measured one.
   const flag = (r) => (r.foreignCores > 0.25 ? ` (foreign load ${fmt(r.foreignCores, 2)}: not trustworthy)` : '');
-  console.log(`\n${label}: engine | threads | round | workloads | build | load ms | peak RSS MB | foreign load (cores) | crashed`);
+  console.log(`\n${label}: engine | threads (peer: as onnxruntime-web set them after loading) | round | workloads | build | load ms | peak RSS MB | foreign load (cores) | crashed`);
   for (const r of results) {
-    console.log(`${r.engine} | ${r.threads} | ${r.round + 1} | ${r.group} | ${r.variant ?? ''}${r.memory && r.memory !== 'resident' ? ` (${r.memory})` : ''} | ${fmt(r.loadMs)} | ${fmt(r.peakRssMB)} | ${fmt(r.foreignCores, 2)}${flag(r)} | ${r.crashed ?? ''}`);
+    console.log(`${r.engine} | ${r.threads}${r.threadsUsed !== undefined && r.threadsUsed !== r.threads ? ` (used ${r.threadsUsed})` : ''} | ${r.round + 1} | ${r.group} | ${r.variant ?? ''}${r.memory && r.memory !== 'resident' ? ` (${r.memory})` : ''} | ${fmt(r.loadMs)} | ${fmt(r.peakRssMB)} | ${fmt(r.foreignCores, 2)}${flag(r)} | ${r.crashed ?? ''}`);
   }
   console.log(`\n${label}: workload | threads | engine | median ms (min–max, runs) | tokens/s | tokenize ms`);
   for (const w of workloads) {
