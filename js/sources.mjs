@@ -232,8 +232,8 @@ export async function readSourceText(source, signal) {
  * }} RandomAccess
  * Streamed memory reads a layer (~14 MB) per step, and neither of these holds one in JS memory
  * that the garbage collector must find: `readInto` (local files) fills a buffer given, which is
- * reused; `stream` (URLs, Blobs, readers that have one) hands the range over as it arrives, each
- * part passed on to the engine and dropped.
+ * reused; `stream` (URLs, Blobs, readers that have one) hands the range over as it arrives, read
+ * into a reused buffer where the stream is a byte stream (else each part is copied and dropped).
  * @typedef {{
  *   next(): Promise<Uint8Array | null>,
  *   readInto(view: Uint8Array): Promise<{ inPlace: boolean, bytes: Uint8Array | null, done: boolean }>,
@@ -244,17 +244,19 @@ export async function readSourceText(source, signal) {
 /**
  * A range's bytes as they arrive, from `open()` (a ReadableStream, or a promise of one), started
  * at once (a read ahead opens its request early; the body then flows as it is read). Failures are
- * E_IO. A byte stream (a fetch or R2 body, a Blob's) is read with a BYOB reader where the runtime
- * has one: `readInto(view)` then fills the caller's buffer, so no buffer per part is left for the
- * collector; `next()` reads into a new buffer of up to STREAM_PART_BYTES.
+ * E_IO. A byte stream (a fetch or R2 body) is read with a BYOB reader where the runtime has one:
+ * `readInto(view)` then fills the caller's buffer, so no buffer per part is left for the
+ * collector; `next()` reads into a new buffer of up to STREAM_PART_BYTES. `allowByob: false`
+ * keeps the default reader (Blobs: in Chromium a BYOB read of an OPFS File's stream never settled).
  * @returns {RangeStream}
  */
-function rangeStream(open, what) {
+function rangeStream(open, what, { allowByob = true } = {}) {
   let reader = null;
   let byob = false;
   const opened = Promise.resolve().then(open).then((stream) => {
     if (typeof stream?.getReader !== 'function') throw new TypeError(`stream() gave ${typeof stream}, expected a ReadableStream`);
     try {
+      if (!allowByob) throw new TypeError('no BYOB');
       reader = stream.getReader({ mode: 'byob' });
       byob = true;
     } catch {
@@ -410,7 +412,7 @@ function blobRandomAccess(blob) {
     size: blob.size,
     mergeGap: 64 * 1024,
     read: checkedRead(async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()), 'model Blob'),
-    stream: (offset, length) => rangeStream(() => blob.slice(offset, offset + length).stream(), 'model Blob'),
+    stream: (offset, length) => rangeStream(() => blob.slice(offset, offset + length).stream(), 'model Blob', { allowByob: false }),
     close() {},
   };
 }
