@@ -11,14 +11,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import { JinaEmbeddings, loadModule } from '../../js/index.mjs';
+import { options } from './report.mjs';
 import { textOfTokens, WORKLOADS } from './workloads.mjs';
 
 const args = process.argv.slice(2);
 // The last occurrence wins: a child gets the parent's arguments followed by its own.
-const opt = (name, dflt) => {
-  const i = args.lastIndexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = options(args);
 const model = opt('-m');
 if (!model) {
   console.error('usage: bench-node.mjs -m <model file> [--threads 1,2] [--runs 5] [--workloads a,b,c]');

@@ -14,13 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { startWorkerd } from '../lib/workerd.mjs';
+import { options } from './report.mjs';
 import { WORKLOADS } from './workloads.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.lastIndexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const opt = options(args);
 const model = opt('-m');
 if (!model) {
   console.error('usage: workerd.mjs -m <model file> [--memory streamed|paged] [--build relaxed|simd128] [--runs 3] [--workloads a,c,b]');
